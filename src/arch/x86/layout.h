@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The x86 guest physical memory map, in one place. docs/memory-layout.md explains it.
+ *
+ *   0x0000_0000  real-mode IVT + BIOS data area
+ *   0x0000_0500  GDT (boot), 0x0000_0520 IDT (empty)
+ *   0x0000_6000  PVH hvm_start_info, then its memory map
+ *   0x0000_7000  boot_params (zero page)
+ *   0x0000_9000  identity page tables: PML4, PDPT, 4 PDs (2 MiB pages, first 4 GiB)
+ *   0x0002_0000  kernel command line (up to 64 KiB)
+ *   0x0009_fc00  EBDA: MP table
+ *   0x000a_0000 - 0x000f_ffff  legacy hole (VGA, option ROMs, BIOS); e820-reserved
+ *   0x0010_0000  kernel (bzImage protected-mode code / ELF segments at their p_paddr)
+ *   ... RAM up to min(mem, 3 GiB)
+ *   0xc000_0000 - 0xffff_ffff  32-bit MMIO hole: PCI MMIO32 window, ECAM, IOAPIC, LAPIC, BIOS ROM
+ *   0x1_0000_0000  RAM above 4 GiB (the part of guest memory over 3 GiB)
+ *   MMIO64 window after the top of RAM, 1 GiB aligned
+ */
+#ifndef VIREO_ARCH_X86_LAYOUT_H
+#define VIREO_ARCH_X86_LAYOUT_H
+
+#include <stdint.h>
+
+#define LAYOUT_GDT_GPA 0x500ULL
+#define LAYOUT_IDT_GPA 0x520ULL
+#define LAYOUT_PVH_INFO_GPA 0x6000ULL
+#define LAYOUT_ZERO_PAGE_GPA 0x7000ULL
+#define LAYOUT_BOOT_STACK_GPA 0x8ff0ULL
+#define LAYOUT_PML4_GPA 0x9000ULL
+#define LAYOUT_PDPT_GPA 0xa000ULL
+#define LAYOUT_PD_GPA 0xb000ULL /* 4 pages: 0xb000..0xefff */
+#define LAYOUT_CMDLINE_GPA 0x20000ULL
+#define LAYOUT_CMDLINE_MAX 0x10000ULL
+#define LAYOUT_EBDA_GPA 0x9fc00ULL
+#define LAYOUT_MPTABLE_GPA LAYOUT_EBDA_GPA
+#define LAYOUT_LOW_RAM_END 0x9fc00ULL /* end of usable low RAM (EBDA above) */
+#define LAYOUT_LEGACY_HOLE_START 0xa0000ULL
+#define LAYOUT_LEGACY_HOLE_END 0x100000ULL
+#define LAYOUT_HIGH_RAM_START 0x100000ULL
+#define LAYOUT_KERNEL_GPA 0x100000ULL
+
+#define LAYOUT_MMIO_HOLE_START 0xc0000000ULL /* RAM below 4 GiB ends here at most */
+#define LAYOUT_MMIO_HOLE_END 0x100000000ULL
+#define LAYOUT_PCI_MMIO32_START 0xc0000000ULL
+#define LAYOUT_PCI_MMIO32_SIZE 0x20000000ULL /* 512 MiB */
+#define LAYOUT_ECAM_GPA 0xe0000000ULL
+#define LAYOUT_ECAM_SIZE 0x10000000ULL /* 256 buses */
+#define LAYOUT_IOAPIC_GPA 0xfec00000ULL
+#define LAYOUT_LAPIC_GPA 0xfee00000ULL
+#define LAYOUT_IDENTITY_MAP_GPA 0xfeffc000ULL /* KVM_SET_IDENTITY_MAP_ADDR, 1 page */
+#define LAYOUT_TSS_GPA 0xfeffd000ULL          /* KVM_SET_TSS_ADDR, 3 pages */
+#define LAYOUT_BIOS_END 0x100000000ULL        /* firmware ROM ends at 4 GiB */
+#define LAYOUT_RAM_ABOVE_4G_START 0x100000000ULL
+
+#define LAYOUT_IRQ_SERIAL0 4
+#define LAYOUT_PIO_SERIAL0 0x3f8
+#define LAYOUT_PIO_I8042 0x60
+#define LAYOUT_PIO_POST 0x80
+#define LAYOUT_PIO_CMOS 0x70
+#define LAYOUT_PIO_RESET_CF9 0xcf9
+#define LAYOUT_PIO_FW_CFG 0x510
+#define LAYOUT_PIO_FW_CFG_DMA 0x514
+#define LAYOUT_PIO_DEBUGCON 0x402
+#define LAYOUT_PIO_PCI_CONFIG 0xcf8
+
+#endif

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VMM event loop: epoll over fds with callbacks, plus cross-thread wakeup and stop.
+ * One loop thread serves ioeventfd kicks, backend completions, timers and API requests.
+ * Callbacks run on the loop thread only.
+ */
+#ifndef VIREO_BASE_EV_LOOP_H
+#define VIREO_BASE_EV_LOOP_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include "base/util.h"
+
+/* events: EPOLLIN/EPOLLOUT/... as returned by epoll. */
+typedef void (*ev_cb_fn)(void *opaque, uint32_t events);
+
+struct ev_handler;
+struct ev_loop;
+
+int ev_loop_create(struct ev_loop **out) WUR;
+void ev_loop_destroy(struct ev_loop *loop);
+/* Watch fd for `events` (EPOLLIN etc.). Returns a handle through *out (may be NULL). */
+int ev_add(struct ev_loop *loop, int fd, uint32_t events, ev_cb_fn cb, void *opaque,
+	   struct ev_handler **out) WUR;
+/* Stop watching; safe to call from inside a callback (freed after dispatch). */
+void ev_del(struct ev_loop *loop, struct ev_handler *h);
+/* Run until ev_loop_stop(); returns 0 or -errno on an epoll failure. */
+int ev_loop_run(struct ev_loop *loop) WUR;
+/* Run one iteration waiting at most timeout_ms (-1 forever). Returns number of events or -errno. */
+int ev_loop_run_once(struct ev_loop *loop, int timeout_ms);
+/* Thread-safe: makes ev_loop_run return. */
+void ev_loop_stop(struct ev_loop *loop);
+bool ev_loop_stopped(struct ev_loop *loop);
+
+/* A periodic or one-shot timer on the loop (timerfd). period_ns 0 = one-shot. */
+int ev_timer_add(struct ev_loop *loop, uint64_t first_ns, uint64_t period_ns, ev_cb_fn cb,
+		 void *opaque, struct ev_handler **out) WUR;
+
+#endif
