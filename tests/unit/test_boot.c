@@ -205,8 +205,10 @@ static void check_mptable(unsigned cpus)
 			break;
 		}
 		case 3:
-			if (t[off + 1] == 0 && t[off + 5] == 0) /* ISA IRQ 0 -> INTIN 2 */
-				CHECK_EQ(t[off + 7], 2);
+			CHECK_EQ(t[off + 1], 0);          /* INT */
+			CHECK_EQ(t[off + 4], 1);          /* from the ISA bus */
+			CHECK_EQ(t[off + 7], t[off + 5]); /* ISA IRQ n -> INTIN n */
+			CHECK(t[off + 5] != 2);
 			nirq++;
 			off += 8;
 			break;
@@ -223,7 +225,7 @@ static void check_mptable(unsigned cpus)
 	CHECK_EQ(nbsp, 1);
 	CHECK_EQ(nioapic, 1);
 	CHECK_EQ(nbus, 2);
-	CHECK_EQ(nirq, 16); /* ExtINT + ISA IRQs 0,1,3..15 */
+	CHECK_EQ(nirq, 15); /* ISA IRQs 0, 1, 3..15 */
 	tb_fake_gm_free(gm);
 }
 

@@ -110,8 +110,9 @@ int x86_initrd_place(const struct x86_boot_plan *plan, uint64_t ram_below_4g, ui
 int x86_e820_build(const struct boot_mem_info *mi, struct boot_e820_entry *out, unsigned max) WUR;
 
 /* Write the MP floating pointer and configuration table (nr_cpus processors, PCI bus 0,
- * ISA bus 1, the IOAPIC, ISA IRQ routing with IRQ0 on INTIN2, LINT0 ExtINT / LINT1 NMI) at
- * LAYOUT_MPTABLE_GPA. Returns 0, -EINVAL (0 or > 254 CPUs), -ENOSPC or -EFAULT. */
+ * ISA bus 1, the IOAPIC, ISA IRQ n on IOAPIC pin n (GSI n -> pin n as in kvm.c's routing),
+ * LINT0 ExtINT / LINT1 NMI) at LAYOUT_MPTABLE_GPA (EBDA, 1 KiB: up to 40 CPUs).
+ * Returns 0, -EINVAL (0 or > 254 CPUs), -ENOSPC (too many CPUs for the EBDA) or -EFAULT. */
 int x86_mptable_write(struct guest_mem *gm, unsigned nr_cpus) WUR;
 
 /* CPUID for vCPU `id` of `nr_vcpus`: a malloc'd copy of `supported` with the APIC IDs,

@@ -5,8 +5,9 @@
  * guest scans in "the last KiB of base memory"):
  *   MP floating pointer (16 bytes), then the configuration table: header, one processor entry
  *   per vCPU (APIC ID = vCPU id, vCPU 0 the BSP), bus 0 PCI, bus 1 ISA, the IOAPIC (ID =
- *   nr_cpus), ISA IRQs 0-15 (IRQ 0 on INTIN 2, INTIN 0 ExtINT as on a PC; this matches KVM's
- *   default irqchip routing of GSI 0 to IOAPIC pin 2), and LINT0 ExtINT / LINT1 NMI.
+ *   nr_cpus), ISA IRQs 0, 1, 3-15 on the IOAPIC pin of the same number (vireo routes GSI n to
+ *   IOAPIC pin n, as KVM's default routing does; the in-kernel PIT raises GSI 0), and
+ *   LINT0 ExtINT / LINT1 NMI on every LAPIC.
  */
 #include <errno.h>
 #include <string.h>
@@ -153,13 +154,10 @@ int x86_mptable_write(struct guest_mem *gm, unsigned nr_cpus)
 		.gpa = (uint32_t)LAYOUT_IOAPIC_GPA,
 	};
 	mp_put(&b, &io, sizeof(io));
-	struct mp_int ext = {MP_ENT_IOINT, MP_EXTINT, 0, MP_BUS_ISA, 0, ioapic_id, 0};
-	mp_put(&b, &ext, sizeof(ext));
 	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++) {
 		if (irq == 2) /* the PIC cascade */
 			continue;
-		struct mp_int e = {MP_ENT_IOINT, MP_INT, 0, MP_BUS_ISA, irq, ioapic_id,
-				   (uint8_t)(irq == 0 ? 2 : irq)};
+		struct mp_int e = {MP_ENT_IOINT, MP_INT, 0, MP_BUS_ISA, irq, ioapic_id, irq};
 		mp_put(&b, &e, sizeof(e));
 	}
 	struct mp_int lint0 = {MP_ENT_LINT, MP_EXTINT, 0, MP_BUS_ISA, 0, 0xff, 0};

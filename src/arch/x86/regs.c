@@ -100,6 +100,8 @@ static int setup_lapic(int vcpu_fd)
 	return ioctl(vcpu_fd, KVM_SET_LAPIC, &st) < 0 ? -errno : 0;
 }
 
+/* x87 control word and MXCSR at their reset values. (KVM_SET_FPU ignores mxcsr; KVM's initial
+ * guest FPU state already has 0x1f80 there, which test_boot_vcpu.c checks through XSAVE.) */
 static int setup_fpu(int vcpu_fd)
 {
 	struct kvm_fpu fpu;
