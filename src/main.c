@@ -69,6 +69,9 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	r = vm_create(vm, &cfg, err, sizeof(err));
+	const char *t0 = getenv("VIREO_STARTUP_T0");
+	if (t0)
+		vm->startup_t0_ns = strtoull(t0, NULL, 10);
 	if (r < 0) {
 		fprintf(stderr, "vireo: %s\n", err);
 		status = VM_EXIT_FAILURE;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -168,6 +169,11 @@ static void *vcpu_thread(void *arg)
 	sigdelset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 
+	if (v->id == 0 && v->vm->startup_t0_ns) {
+		uint64_t now = time_now_ns();
+		fprintf(stderr, "vireo: startup: first KVM_RUN at +%llu us\n",
+			(unsigned long long)((now - v->vm->startup_t0_ns) / 1000));
+	}
 	while (!vm_is_stopping(v->vm)) {
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		if (r < 0) {

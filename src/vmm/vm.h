@@ -54,6 +54,7 @@ struct vm {
 	int signal_fd;          /* SIGINT/SIGTERM, read on the loop */
 	struct ev_handler *signal_h;
 
+	uint64_t startup_t0_ns; /* bench: CLOCK_MONOTONIC at exec (VIREO_STARTUP_T0), 0 = off */
 	atomic_bool stopping;
 	int exit_status;
 	char exit_reason[160];
