@@ -293,6 +293,34 @@ TEST(boot_prepare_bad_elf)
 		    "", 64 * MiB, "outside every loadable segment");
 }
 
+/* A copy of the crafted ELF with its segment (and entry) moved to paddr. */
+static const char *elf_at(const char *src, const char *name, uint64_t paddr)
+{
+	const char *p = patched_copy(src, name, 0,
+				     sizeof(Elf64_Ehdr) + offsetof(Elf64_Phdr, p_paddr), &paddr, 8);
+	return p ? patched_copy(p, name, 0, offsetof(Elf64_Ehdr, e_entry), &paddr, 8) : NULL;
+}
+
+TEST(boot_prepare_low_elf_segments)
+{
+	const char *src = tmp_path("good.elf");
+	struct x86_boot_plan plan;
+	char err[256] = "";
+	REQUIRE(tb_write_elf(src, tiny_code, sizeof(tiny_code), false) == 0);
+	/* base memory clear of the boot structures is fine (e.g. an AP trampoline at 0x8000 is
+	 * only next to the boot stack page) */
+	CHECK_EQ(x86_boot_prepare(elf_at(src, "low.elf", 0x8000), NULL, "", 8 * MiB, &plan, err,
+				  sizeof(err)),
+		 0);
+	CHECK_EQ(plan.entry, 0x8000);
+	x86_boot_plan_fini(&plan);
+	expect_fail(elf_at(src, "zp.elf", 0x7000), NULL, "", 8 * MiB, "overlaps the boot structures");
+	expect_fail(elf_at(src, "pt.elf", 0xa000), NULL, "", 8 * MiB, "overlaps the boot structures");
+	expect_fail(elf_at(src, "vga.elf", 0xa0000), NULL, "", 8 * MiB, "does not fit in guest RAM");
+	expect_fail(elf_at(src, "ebda.elf", 0x9f000), NULL, "", 8 * MiB, "does not fit in guest RAM");
+	expect_fail(elf_at(src, "hole.elf", 0xc0000000), NULL, "", 4 * GiB, "does not fit");
+}
+
 TEST(boot_prepare_cmdline_and_initrd_limits)
 {
 	const char *elf = tmp_path("k.elf");

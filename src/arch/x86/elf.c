@@ -60,14 +60,34 @@ static int elf_find_pvh_note(const uint8_t *p, uint64_t len, uint64_t *entry)
 	return 0;
 }
 
+/* Low-memory ranges the loader writes (layout.h); ELF segments must stay clear of them. */
+static const struct {
+	uint64_t start, end;
+} boot_areas[] = {
+	{0, 0x1000}, /* IVT, BIOS data area, GDT, IDT */
+	{LAYOUT_PVH_INFO_GPA, LAYOUT_ZERO_PAGE_GPA + 0x1000},
+	{LAYOUT_PML4_GPA, LAYOUT_PD_GPA + 4 * 0x1000},
+	{LAYOUT_CMDLINE_GPA, LAYOUT_CMDLINE_GPA + LAYOUT_CMDLINE_MAX},
+};
+
 static bool elf_in_ram(uint64_t gpa, uint64_t len, uint64_t below, uint64_t above)
 {
 	uint64_t end = gpa + len;
 	if (end < gpa)
 		return false;
-	if (gpa >= LAYOUT_KERNEL_GPA && end <= below)
+	if (end <= MIN(below, LAYOUT_LOW_RAM_END)) /* base memory below the EBDA */
+		return true;
+	if (gpa >= LAYOUT_HIGH_RAM_START && end <= below)
 		return true;
 	return above && gpa >= LAYOUT_RAM_ABOVE_4G_START && end <= LAYOUT_RAM_ABOVE_4G_START + above;
+}
+
+static int elf_boot_area_overlap(uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(boot_areas); i++)
+		if (gpa < boot_areas[i].end && gpa + len > boot_areas[i].start)
+			return (int)i;
+	return -1;
 }
 
 /* The physical address for a (possibly virtual) entry point, or UINT64_MAX. */
@@ -160,11 +180,19 @@ int x86_elf_parse(struct x86_boot_plan *plan, const char *name, uint64_t below, 
 					     i);
 		if (!elf_in_ram(p->p_paddr, p->p_memsz, below, above))
 			return x86_boot_fail(err, errlen, -ENOSPC,
-					     "kernel '%s': ELF segment %u at 0x%llx-0x%llx does not fit in guest RAM (1 MiB - %llu MiB%s)",
+					     "kernel '%s': ELF segment %u at 0x%llx-0x%llx does not fit in guest RAM (0-0x9fc00, 1 MiB-%llu MiB%s)",
 					     name, i, (unsigned long long)p->p_paddr,
 					     (unsigned long long)(p->p_paddr + p->p_memsz),
 					     (unsigned long long)(below / MiB),
-					     above ? ", and above 4 GiB" : "");
+					     above ? ", above 4 GiB" : "");
+		int ov = elf_boot_area_overlap(p->p_paddr, p->p_memsz);
+		if (ov >= 0)
+			return x86_boot_fail(err, errlen, -EINVAL,
+					     "kernel '%s': ELF segment %u at 0x%llx-0x%llx overlaps the boot structures at 0x%llx-0x%llx (docs/memory-layout.md)",
+					     name, i, (unsigned long long)p->p_paddr,
+					     (unsigned long long)(p->p_paddr + p->p_memsz),
+					     (unsigned long long)boot_areas[ov].start,
+					     (unsigned long long)boot_areas[ov].end);
 		if (plan->nr_segs == X86_ELF_MAX_SEGS)
 			return x86_boot_fail(err, errlen, -EINVAL,
 					     "kernel '%s': more than %d loadable ELF segments", name,
