@@ -307,13 +307,14 @@ TEST(boot_prepare_low_elf_segments)
 	struct x86_boot_plan plan;
 	char err[256] = "";
 	REQUIRE(tb_write_elf(src, tiny_code, sizeof(tiny_code), false) == 0);
-	/* base memory clear of the boot structures is fine (e.g. an AP trampoline at 0x8000 is
-	 * only next to the boot stack page) */
-	CHECK_EQ(x86_boot_prepare(elf_at(src, "low.elf", 0x8000), NULL, "", 8 * MiB, &plan, err,
+	/* base memory clear of the boot structures is fine (e.g. an AP trampoline); this one has
+	 * 4 KiB of bss, so at 0x8000 it would reach the page tables at 0x9000 */
+	CHECK_EQ(x86_boot_prepare(elf_at(src, "low.elf", 0x30000), NULL, "", 8 * MiB, &plan, err,
 				  sizeof(err)),
 		 0);
-	CHECK_EQ(plan.entry, 0x8000);
+	CHECK_EQ(plan.entry, 0x30000);
 	x86_boot_plan_fini(&plan);
+	expect_fail(elf_at(src, "stack.elf", 0x8000), NULL, "", 8 * MiB, "0x9000-0xf000");
 	expect_fail(elf_at(src, "zp.elf", 0x7000), NULL, "", 8 * MiB, "overlaps the boot structures");
 	expect_fail(elf_at(src, "pt.elf", 0xa000), NULL, "", 8 * MiB, "overlaps the boot structures");
 	expect_fail(elf_at(src, "vga.elf", 0xa0000), NULL, "", 8 * MiB, "does not fit in guest RAM");
