@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Linux boot through vireo's own loaders, from the real guest kernel in $GUEST_DIR:
-# the bzImage (64-bit boot protocol entry, boot_params) and the ELF vmlinux (PVH entry,
-# hvm_start_info), each with a random token on the command line and a busybox initramfs.
+# the bzImage (64-bit boot protocol entry, boot_params), the ELF vmlinux (PVH entry,
+# hvm_start_info) and a copy of vmlinux with its PVH note renamed (plain ELF entry in 64-bit mode,
+# boot_params), each with a random token on the command line and a busybox initramfs.
 #
 # What is asserted comes from the kernel's own log on the serial port:
 #   - "Command line: ..." shows the command line vireo placed, token included;
@@ -59,6 +60,16 @@ INIT
 chmod 755 "$R/init"
 (cd "$R" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$WORK/initrd.cpio.gz"
 INITRD_SIZE=$(stat -c %s "$WORK/initrd.cpio.gz")
+
+# vmlinux without XEN_ELFNOTE_PHYS32_ENTRY: the note header (namesz 4, descsz 8, type 18, "Xen")
+# gets type 0x99, so vireo enters it at e_entry like any x86-64 ELF.
+NOPVH=$WORK/vmlinux-nopvh
+off=$(LC_ALL=C grep -obUaP '\x04\x00\x00\x00\x08\x00\x00\x00\x12\x00\x00\x00Xen\x00' \
+	"$GUEST_DIR/vmlinux" | head -1 | cut -d: -f1)
+if [ -n "$off" ]; then
+	cp "$GUEST_DIR/vmlinux" "$NOPVH"
+	printf '\x99' | dd of="$NOPVH" bs=1 seek=$((off + 8)) conv=notrunc status=none
+fi
 
 boot() { # name kernel-file
 	local name=$1 kernel=$2 log=$WORK/$1.serial.log
@@ -143,5 +154,10 @@ boot() { # name kernel-file
 }
 
 boot vmlinux "$GUEST_DIR/vmlinux"
+if [ -f "$NOPVH" ]; then
+	boot vmlinux-elf64 "$NOPVH"
+else
+	say "not ok" "vmlinux has no PVH note to rename"
+fi
 boot bzImage "$GUEST_DIR/bzImage"
 exit $fail
