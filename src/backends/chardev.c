@@ -366,10 +366,12 @@ static bool chr_wait_writable_locked(struct chardev *chr)
 void chardev_write(struct chardev *chr, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
+	bool was_stalled;
 
 	if (!chr || !len)
 		return;
 	pthread_mutex_lock(&chr->out_lock);
+	was_stalled = chr->out_stalled;
 	if (chr->out_fd < 0) {
 		pthread_mutex_unlock(&chr->out_lock);
 		return;
@@ -395,8 +397,9 @@ void chardev_write(struct chardev *chr, const void *buf, size_t len)
 	}
 	if (len) {
 		uint64_t d = atomic_fetch_add(&chr->dropped, len) + len;
-		if (!chr->out_dead)
-			log_rl(LOG_WARN, "chardev: output: reader stalled, %llu bytes dropped so far",
+		if (!chr->out_dead && !was_stalled) /* one line per stall */
+			log_rl(LOG_WARN, "chardev: output: reader stalled, dropping output (%llu "
+					 "bytes so far)",
 			       (unsigned long long)d);
 	}
 	pthread_mutex_unlock(&chr->out_lock);
