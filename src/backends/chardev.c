@@ -146,7 +146,11 @@ static void chr_wake_cb(void *opaque, uint32_t events)
 	if (chr->in_h || chr->in_eof || chr->in_fd < 0)
 		return;
 	int r = ev_add(chr->loop, chr->in_fd, EPOLLIN, chr_in_cb, chr, &chr->in_h);
-	if (r < 0) {
+	if (r == -EPERM) { /* /dev/null or a regular file: epoll cannot watch it */
+		log_debug("chardev: input: stdin cannot be polled; no input");
+		chr->in_eof = true;
+		chr->in_h = NULL;
+	} else if (r < 0) {
 		log_warn("chardev: input: cannot watch stdin: %s; input disabled", strerror(-r));
 		chr->in_eof = true;
 		chr->in_h = NULL;

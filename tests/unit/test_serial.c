@@ -450,6 +450,20 @@ TEST(chardev_output_never_blocks)
 	close(in_w);
 }
 
+struct sink {
+	uint8_t buf[64];
+	size_t len;
+};
+
+static size_t sink_take(void *opaque, const uint8_t *b, size_t len)
+{
+	struct sink *s = opaque;
+	size_t n = MIN(len, sizeof(s->buf) - s->len);
+	memcpy(s->buf + s->len, b, n);
+	s->len += n;
+	return n;
+}
+
 TEST(chardev_file_and_none_modes)
 {
 	char path[512], buf[16], err[128] = "";
@@ -463,6 +477,21 @@ TEST(chardev_file_and_none_modes)
 	chardev_input_resume(chr);
 	chardev_restore_terminal(chr);
 	chardev_destroy(chr);
+	/* stdio with stdin from /dev/null: no input, no complaint, output still works */
+	struct ev_loop *loop;
+	int nul = open("/dev/null", O_RDWR);
+	REQUIRE(nul >= 0 && dup2(nul, 0) == 0);
+	REQUIRE(ev_loop_create(&loop) == 0);
+	REQUIRE(chardev_create(SERIAL_STDIO, NULL, loop, &chr, err, sizeof(err)) == 0);
+	CHECK(!chardev_term_raw(chr));
+	struct sink sk = {.len = 0};
+	chardev_set_input(chr, sink_take, &sk);
+	ev_loop_run_once(loop, 10);
+	CHECK_EQ(ev_loop_run_once(loop, 0), 0);
+	CHECK_EQ(sk.len, 0);
+	chardev_destroy(chr);
+	ev_loop_destroy(loop);
+	close(nul);
 	/* file mode truncates */
 	snprintf(path, sizeof(path), "%s/trunc", test_tmpdir());
 	int fd = open(path, O_WRONLY | O_CREAT, 0644);
@@ -474,20 +503,6 @@ TEST(chardev_file_and_none_modes)
 	chardev_destroy(chr);
 	CHECK_EQ(read_whole(path, buf, sizeof(buf)), 3);
 	CHECK(memcmp(buf, "new", 3) == 0);
-}
-
-struct sink {
-	uint8_t buf[64];
-	size_t len;
-};
-
-static size_t sink_take(void *opaque, const uint8_t *b, size_t len)
-{
-	struct sink *s = opaque;
-	size_t n = MIN(len, sizeof(s->buf) - s->len);
-	memcpy(s->buf + s->len, b, n);
-	s->len += n;
-	return n;
 }
 
 static bool termios_same(const struct termios *a, const struct termios *b)
