@@ -17,8 +17,8 @@
 #include "backends/chardev.h"
 #include "base/log.h"
 
-#define CHR_IN_CHUNK 64          /* bytes read from the input fd per event */
-#define CHR_STALL_WAIT_MS 50     /* longest a writer waits for a stalled reader, once */
+#define CHR_IN_CHUNK 64	     /* bytes read from the input fd per event */
+#define CHR_STALL_WAIT_MS 50 /* longest a writer waits for a stalled reader, once */
 
 struct chardev {
 	enum serial_mode mode;
@@ -26,15 +26,15 @@ struct chardev {
 
 	/* Input: everything below except the consumer is touched only on the loop thread
 	 * (or in create/destroy while the loop does not run). */
-	int in_fd;                  /* -1: no input */
-	int wake_fd;                /* eventfd: chardev_input_resume() */
-	struct ev_handler *in_h;    /* non-NULL while in_fd is watched */
+	int in_fd;		 /* -1: no input */
+	int wake_fd;		 /* eventfd: chardev_input_resume() */
+	struct ev_handler *in_h; /* non-NULL while in_fd is watched */
 	struct ev_handler *wake_h;
-	bool in_eof;                /* input ended or failed: never watched again */
+	bool in_eof;		    /* input ended or failed: never watched again */
 	uint8_t pend[CHR_IN_CHUNK]; /* read but not yet accepted by the consumer */
 	size_t pend_off, pend_len;
 
-	pthread_mutex_t in_lock;    /* consumer pointer; held while it runs */
+	pthread_mutex_t in_lock; /* consumer pointer; held while it runs */
 	chardev_input_fn in_fn;
 	void *in_opaque;
 
@@ -42,14 +42,14 @@ struct chardev {
 	int tty_fd;
 	struct termios saved_tio;
 	atomic_bool raw;
-	int flags_fd;               /* fd whose file status flags we changed, or -1 */
+	int flags_fd; /* fd whose file status flags we changed, or -1 */
 	int saved_flags;
 	atomic_bool flags_changed;
 
 	/* Output. */
 	pthread_mutex_t out_lock;
-	int out_fd;                 /* -1: discard */
-	bool out_guard;             /* blocking fd that may stall (socket): poll before writing */
+	int out_fd;	/* -1: discard */
+	bool out_guard; /* blocking fd that may stall (socket): poll before writing */
 	bool out_stalled;
 	bool out_dead;
 	atomic_uint_least64_t dropped;
@@ -402,8 +402,9 @@ void chardev_write(struct chardev *chr, const void *buf, size_t len)
 	if (len) {
 		uint64_t d = atomic_fetch_add(&chr->dropped, len) + len;
 		if (!chr->out_dead && !was_stalled) /* one line per stall */
-			log_rl(LOG_WARN, "chardev: output: reader stalled, dropping output (%llu "
-					 "bytes so far)",
+			log_rl(LOG_WARN,
+			       "chardev: output: reader stalled, dropping output (%llu "
+			       "bytes so far)",
 			       (unsigned long long)d);
 	}
 	pthread_mutex_unlock(&chr->out_lock);

@@ -58,13 +58,13 @@
 struct cmos_rtc {
 	pthread_mutex_t lock;
 	struct bus *pio;
-	uint8_t index;     /* as last written, NMI bit included */
+	uint8_t index; /* as last written, NMI bit included */
 	uint8_t ram[CMOS_SIZE];
 	cmos_clock_fn clock;
 	void *clock_opaque;
-	int64_t offset;    /* guest time - host time, seconds */
-	bool frozen;       /* register B SET: the clock does not advance */
-	int64_t frozen_t;  /* the guest time while frozen */
+	int64_t offset;	  /* guest time - host time, seconds */
+	bool frozen;	  /* register B SET: the clock does not advance */
+	int64_t frozen_t; /* the guest time while frozen */
 };
 
 static time_t cmos_host_clock(void *opaque)
@@ -292,8 +292,8 @@ static void cmos_fill_config(uint8_t *ram, uint64_t below, uint64_t above, unsig
 	ram[CMOS_CSUM_LO] = (uint8_t)sum;
 }
 
-int cmos_rtc_create(struct bus *pio, uint64_t ram_below_4g, uint64_t ram_above_4g,
-		    unsigned nr_cpus, struct cmos_rtc **out)
+int cmos_rtc_create(struct bus *pio, uint64_t ram_below_4g, uint64_t ram_above_4g, unsigned nr_cpus,
+		    struct cmos_rtc **out)
 {
 	struct cmos_rtc *c = calloc(1, sizeof(*c));
 	int r;

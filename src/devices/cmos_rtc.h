@@ -25,8 +25,8 @@
 struct cmos_rtc;
 
 /* Registers ports 0x70-0x71 on pio. */
-int cmos_rtc_create(struct bus *pio, uint64_t ram_below_4g, uint64_t ram_above_4g,
-		    unsigned nr_cpus, struct cmos_rtc **out) WUR;
+int cmos_rtc_create(struct bus *pio, uint64_t ram_below_4g, uint64_t ram_above_4g, unsigned nr_cpus,
+		    struct cmos_rtc **out) WUR;
 /* Removes the range (call before bus_fini, vCPUs stopped). */
 void cmos_rtc_destroy(struct cmos_rtc *c);
 /* Whether the guest last wrote the index register with bit 7 (NMI disable) set. */

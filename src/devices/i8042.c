@@ -11,9 +11,9 @@
 #define I8042_CMD_PORT 0x64
 
 /* Status register (read at 0x64). */
-#define STR_OBF 0x01     /* output buffer full: a byte waits at 0x60 */
-#define STR_SYS 0x04     /* system flag (self-test passed) */
-#define STR_CMDDAT 0x08  /* last write went to 0x64 */
+#define STR_OBF 0x01	 /* output buffer full: a byte waits at 0x60 */
+#define STR_SYS 0x04	 /* system flag (self-test passed) */
+#define STR_CMDDAT 0x08	 /* last write went to 0x64 */
 #define STR_KEYLOCK 0x10 /* 1: keyboard not locked */
 #define STR_AUXDATA 0x20 /* the byte in the output buffer came from the aux port */
 

@@ -19,8 +19,7 @@ typedef void (*platform_reset_fn)(void *opaque);
 struct i8042;
 
 /* Registers 0x60 and 0x64 (one port each) on pio. */
-int i8042_create(struct bus *pio, platform_reset_fn on_reset, void *opaque,
-		 struct i8042 **out) WUR;
+int i8042_create(struct bus *pio, platform_reset_fn on_reset, void *opaque, struct i8042 **out) WUR;
 /* Removes the ranges (call before bus_fini, vCPUs stopped). */
 void i8042_destroy(struct i8042 *k);
 

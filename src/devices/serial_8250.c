@@ -11,8 +11,8 @@
 #include "devices/serial_8250.h"
 
 #define IIR_FIFO_BITS 0xc0 /* IIR bits 7:6 read 11 while the FIFOs are enabled */
-#define IER_MASK 0x0f      /* RDI, THRI, RLSI, MSI: the rest is reserved on a 16550A */
-#define MCR_MASK 0x1f      /* DTR, RTS, OUT1, OUT2, LOOP */
+#define IER_MASK 0x0f	   /* RDI, THRI, RLSI, MSI: the rest is reserved on a 16550A */
+#define MCR_MASK 0x1f	   /* DTR, RTS, OUT1, OUT2, LOOP */
 
 struct serial8250 {
 	pthread_mutex_t lock;
@@ -23,8 +23,8 @@ struct serial8250 {
 	struct chardev *chr;
 
 	uint8_t ier, lcr, mcr, scr, dll, dlm;
-	uint8_t msr;        /* line bits 7:4 and sticky delta bits 3:0 */
-	uint8_t lsr_err;    /* sticky OE (cleared by reading LSR) */
+	uint8_t msr;	 /* line bits 7:4 and sticky delta bits 3:0 */
+	uint8_t lsr_err; /* sticky OE (cleared by reading LSR) */
 	bool fifo_en;
 	uint8_t rx_trigger; /* bytes: 1, 4, 8 or 14 */
 	bool thri_pending;  /* THR empty interrupt condition (cleared by IIR read or THR write) */
@@ -111,8 +111,7 @@ static void serial_update_msr_locked(struct serial8250 *s)
 /* There is room in the RX FIFO again: let the chardev push held input. */
 static void serial_maybe_resume_locked(struct serial8250 *s)
 {
-	if (s->rx_throttled && !(s->mcr & UART_MCR_LOOP) &&
-	    s->rx_count <= serial_rx_cap(s) / 2) {
+	if (s->rx_throttled && !(s->mcr & UART_MCR_LOOP) && s->rx_count <= serial_rx_cap(s) / 2) {
 		s->rx_throttled = false;
 		chardev_input_resume(s->chr);
 	}
@@ -249,8 +248,8 @@ static void serial_pio_write(void *opaque, uint64_t off, const void *data, uint3
 }
 
 static const struct bus_ops serial_ops = {
-	.read = serial_pio_read,
-	.write = serial_pio_write,
+    .read = serial_pio_read,
+    .write = serial_pio_write,
 };
 
 size_t serial8250_receive(void *opaque, const uint8_t *buf, size_t len)

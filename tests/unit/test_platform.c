@@ -67,8 +67,8 @@ TEST(i8042_probe_answers)
 	REQUIRE(bus_init(&pio, "pio") == 0);
 	REQUIRE(i8042_create(&pio, count_reset, &resets, &k) == 0);
 	uint8_t st = rd(&pio, 0x64);
-	CHECK_EQ(st & 0x02, 0);    /* input buffer empty: writes never wait */
-	CHECK_EQ(st & 0x01, 0);    /* nothing to read */
+	CHECK_EQ(st & 0x02, 0);	   /* input buffer empty: writes never wait */
+	CHECK_EQ(st & 0x01, 0);	   /* nothing to read */
 	CHECK_EQ(st & 0x10, 0x10); /* not key-locked */
 	struct bus_range r;
 	CHECK(!bus_lookup(&pio, 0x61, &r)); /* speaker port left to KVM's PIT */
@@ -132,7 +132,7 @@ TEST(reset_cf9_semantics)
 	wr(&pio, 0xcf9, 0x06); /* warm reset */
 	CHECK_EQ(resets, 1);
 	CHECK_EQ(rd(&pio, 0xcf9), 0x02); /* RST_CPU reads back 0 */
-	wr(&pio, 0xcf9, 0x0e); /* cold reset */
+	wr(&pio, 0xcf9, 0x0e);		 /* cold reset */
 	CHECK_EQ(resets, 2);
 	CHECK_EQ(rd(&pio, 0xcf9), 0x0a);
 	wr(&pio, 0xcf9, 0x08);
@@ -191,14 +191,14 @@ struct mem_case {
 TEST(cmos_memory_bytes)
 {
 	static const struct mem_case cases[] = {
-		/* 512 MiB: all below 4G; KiB above 1 MiB capped at 0xFFFF */
-		{512 * MiB, 0, 1, 0xffff, (512 - 16) * 16, 0},
-		/* 3.5 GiB: 3 GiB below the MMIO hole, 512 MiB above 4 GiB */
-		{3 * GiB, 512 * MiB, 4, 0xffff, 0xbf00, 0x2000},
-		/* 8 GiB: 3 GiB below, 5 GiB above */
-		{3 * GiB, 5 * GiB, 32, 0xffff, 0xbf00, 0x14000},
-		/* 8 MiB: small enough not to cap, nothing over 16 MiB */
-		{8 * MiB, 0, 2, 7 * 1024, 0, 0},
+	    /* 512 MiB: all below 4G; KiB above 1 MiB capped at 0xFFFF */
+	    {512 * MiB, 0, 1, 0xffff, (512 - 16) * 16, 0},
+	    /* 3.5 GiB: 3 GiB below the MMIO hole, 512 MiB above 4 GiB */
+	    {3 * GiB, 512 * MiB, 4, 0xffff, 0xbf00, 0x2000},
+	    /* 8 GiB: 3 GiB below, 5 GiB above */
+	    {3 * GiB, 5 * GiB, 32, 0xffff, 0xbf00, 0x14000},
+	    /* 8 MiB: small enough not to cap, nothing over 16 MiB */
+	    {8 * MiB, 0, 2, 7 * 1024, 0, 0},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		const struct mem_case *c = &cases[i];
@@ -211,7 +211,7 @@ TEST(cmos_memory_bytes)
 		CHECK_EQ(cmos_get(&pio, 0x30) | cmos_get(&pio, 0x31) << 8, c->ext_kib);
 		CHECK_EQ(cmos_get(&pio, 0x34) | cmos_get(&pio, 0x35) << 8, c->over16);
 		CHECK_EQ(cmos_get(&pio, 0x5b) | cmos_get(&pio, 0x5c) << 8 |
-				 (uint32_t)cmos_get(&pio, 0x5d) << 16,
+			     (uint32_t)cmos_get(&pio, 0x5d) << 16,
 			 c->over4g);
 		CHECK_EQ(cmos_get(&pio, 0x5f), c->cpus - 1);
 		CHECK_EQ(cmos_get(&pio, 0x14) & 0x01, 0); /* no floppy */
@@ -294,7 +294,7 @@ TEST(cmos_rtc_guest_sets_time)
 	REQUIRE(cmos_rtc_create(&pio, 512 * MiB, 0, 1, &rtc) == 0);
 	cmos_rtc_set_clock(rtc, fake_now, &now);
 	cmos_set(&pio, 0x0b, 0x82); /* SET: freeze, then write */
-	now += 100;                  /* frozen: does not move */
+	now += 100;		    /* frozen: does not move */
 	CHECK_EQ(cmos_get(&pio, 0x00), 0x07);
 	cmos_set(&pio, 0x04, 0x08);
 	cmos_set(&pio, 0x02, 0x30);

@@ -127,7 +127,7 @@ TEST(serial_dlab_divisor_latch)
 	CHECK_EQ(rd(&f.pio, COM1 + 1), 0x02);
 	CHECK_EQ(rd(&f.pio, LCR), 0x83);
 	wr(&f.pio, LCR, 0x03);
-	CHECK_EQ(rd(&f.pio, IER), 0x05); /* untouched by the DLM write */
+	CHECK_EQ(rd(&f.pio, IER), 0x05);      /* untouched by the DLM write */
 	CHECK_EQ(rd(&f.pio, COM1 + 0), 0x00); /* RBR: empty */
 	wr(&f.pio, THR, 'B');
 	wr(&f.pio, LCR, 0x83);
@@ -185,15 +185,15 @@ TEST(serial_iir_priority_and_clearing)
 	wr(&f.pio, THR, 'b');
 	CHECK_EQ(rd(&f.pio, IIR), 0x06); /* line status (overrun) first */
 	CHECK_EQ(rd(&f.pio, IIR), 0x06); /* not cleared by reading IIR */
-	CHECK_EQ(rd(&f.pio, LSR), 0x63);  /* DR | OE | THRE | TEMT */
-	CHECK_EQ(rd(&f.pio, LSR), 0x61);  /* OE cleared by the read */
+	CHECK_EQ(rd(&f.pio, LSR), 0x63); /* DR | OE | THRE | TEMT */
+	CHECK_EQ(rd(&f.pio, LSR), 0x61); /* OE cleared by the read */
 	CHECK_EQ(rd(&f.pio, IIR), 0x04); /* then received data */
-	CHECK_EQ(rd(&f.pio, COM1), 'b');  /* 16450-mode RBR was overwritten */
+	CHECK_EQ(rd(&f.pio, COM1), 'b'); /* 16450-mode RBR was overwritten */
 	CHECK_EQ(rd(&f.pio, IIR), 0x02); /* then THR empty */
 	CHECK_EQ(rd(&f.pio, IIR), 0x00); /* then modem status */
-	CHECK_EQ(rd(&f.pio, MSR), 0x0b);  /* DCD/DSR/CTS fell: DDCD|DDSR|DCTS */
+	CHECK_EQ(rd(&f.pio, MSR), 0x0b); /* DCD/DSR/CTS fell: DDCD|DDSR|DCTS */
 	CHECK_EQ(rd(&f.pio, IIR), 0x01); /* nothing left */
-	CHECK_EQ(f.irq.raises, 0);       /* loopback gates the PC's IRQ pin */
+	CHECK_EQ(f.irq.raises, 0);	 /* loopback gates the PC's IRQ pin */
 	/* A THR write re-arms THRI; masking in IER hides it. */
 	wr(&f.pio, IER, 0x00);
 	wr(&f.pio, THR, 'c');
@@ -207,7 +207,7 @@ TEST(serial_irq_line_level)
 	REQUIRE(uart_setup(&f, NULL) == 0);
 	wr(&f.pio, IER, 0x02);
 	CHECK_EQ(f.irq.level, 0); /* OUT2 clear: pin gated */
-	wr(&f.pio, MCR, 0x08);     /* OUT2 */
+	wr(&f.pio, MCR, 0x08);	  /* OUT2 */
 	CHECK_EQ(f.irq.level, 1);
 	CHECK_EQ(f.irq.gsi, 4);
 	CHECK_EQ(rd(&f.pio, IIR), 0x02);
@@ -304,7 +304,7 @@ TEST(serial_loopback_msr_and_scratch)
 	REQUIRE(uart_setup(&f, chr) == 0);
 	wr(&f.pio, MCR, 0x1a); /* LOOP | OUT2 | RTS: Linux's probe expects CTS|DCD */
 	CHECK_EQ(rd(&f.pio, MSR) & 0xf0, 0x90);
-	wr(&f.pio, MCR, 0x15); /* LOOP | OUT1 | DTR */
+	wr(&f.pio, MCR, 0x15);		 /* LOOP | OUT1 | DTR */
 	CHECK_EQ(rd(&f.pio, MSR), 0x6b); /* DSR|RI; DDCD|DDSR|DCTS (RI rose: no TERI) */
 	CHECK_EQ(rd(&f.pio, MSR), 0x60);
 	wr(&f.pio, MCR, 0x11); /* OUT1 off: RI trailing edge */
@@ -507,9 +507,8 @@ TEST(chardev_file_and_none_modes)
 
 static bool termios_same(const struct termios *a, const struct termios *b)
 {
-	return a->c_iflag == b->c_iflag && a->c_oflag == b->c_oflag &&
-	       a->c_cflag == b->c_cflag && a->c_lflag == b->c_lflag &&
-	       memcmp(a->c_cc, b->c_cc, sizeof(a->c_cc)) == 0;
+	return a->c_iflag == b->c_iflag && a->c_oflag == b->c_oflag && a->c_cflag == b->c_cflag &&
+	       a->c_lflag == b->c_lflag && memcmp(a->c_cc, b->c_cc, sizeof(a->c_cc)) == 0;
 }
 
 TEST(chardev_stdio_tty_raw_and_restored)
