@@ -344,6 +344,64 @@ TEST(serial_loopback_msr_and_scratch)
 	CHECK_EQ(buf[0], '!');
 }
 
+/* The register sequences real drivers use to find and classify the UART. */
+TEST(serial_driver_probe_sequences)
+{
+	struct uart_fixture f;
+	REQUIRE(uart_setup(&f, NULL) == 0);
+
+	/* SeaBIOS COM detection: IER reads back, and IIR then reports THR empty. */
+	wr(&f.pio, IER, 0x02);
+	CHECK_EQ(rd(&f.pio, IER), 0x02);
+	CHECK_EQ(rd(&f.pio, IIR) & 0x3f, 0x02);
+	wr(&f.pio, IER, 0x00);
+
+	/* Linux 8250 autoconfig: IER scratch test, loopback MSR test... */
+	wr(&f.pio, IER, 0x00);
+	CHECK_EQ(rd(&f.pio, IER) & 0x0f, 0x00);
+	wr(&f.pio, IER, 0x0f);
+	CHECK_EQ(rd(&f.pio, IER) & 0x0f, 0x0f);
+	wr(&f.pio, IER, 0x00);
+	wr(&f.pio, MCR, 0x10 | 0x0a);
+	CHECK_EQ(rd(&f.pio, MSR) & 0xf0, 0x90);
+	wr(&f.pio, MCR, 0x00);
+	/* ...EFR probe (offset 2 with LCR=0xBF is FCR on a 16550A)... */
+	wr(&f.pio, LCR, 0xbf);
+	wr(&f.pio, FCR, 0x00);
+	wr(&f.pio, LCR, 0x00);
+	/* ...FIFO test: IIR bits 7:6 = 3 means 16550A... */
+	wr(&f.pio, FCR, 0x01);
+	CHECK_EQ(rd(&f.pio, IIR) >> 6, 3);
+	/* ...no ST16C650 EFR: IIR reads non-zero under both config modes... */
+	wr(&f.pio, LCR, 0x80);
+	CHECK(rd(&f.pio, IIR) != 0);
+	wr(&f.pio, LCR, 0xbf);
+	CHECK(rd(&f.pio, IIR) != 0);
+	/* ...not a 16750: the 64-byte FIFO bit never shows in IIR bit 5... */
+	wr(&f.pio, LCR, 0x00);
+	wr(&f.pio, FCR, 0x21);
+	CHECK_EQ(rd(&f.pio, IIR) >> 5, 6);
+	wr(&f.pio, LCR, 0x80);
+	wr(&f.pio, FCR, 0x21);
+	CHECK_EQ(rd(&f.pio, IIR) >> 5, 6);
+	wr(&f.pio, LCR, 0x00);
+	/* ...not an XScale: IER bit 6 (UUE) does not stick. */
+	wr(&f.pio, IER, 0x40);
+	CHECK_EQ(rd(&f.pio, IER) & 0x40, 0);
+	wr(&f.pio, IER, 0x00);
+
+	/* Linux serial8250_do_startup THRE test: enabling THRI must show it in IIR at once,
+	 * also the second time (else the driver marks the UART buggy and polls). */
+	wr(&f.pio, IER, 0x02);
+	CHECK_EQ(rd(&f.pio, IIR) & 0x01, 0);
+	wr(&f.pio, IER, 0x00);
+	wr(&f.pio, IER, 0x02);
+	CHECK_EQ(rd(&f.pio, IIR) & 0x01, 0);
+	wr(&f.pio, IER, 0x00);
+	CHECK_EQ(rd(&f.pio, LSR) & 0x40, 0x40);
+	uart_teardown(&f);
+}
+
 /* Replace stdin/stdout of this (forked) test process with pipes. */
 static int pipes_as_stdio(int *in_w, int *out_r)
 {
