@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The PCI bus of a real VM: KVM ops over src/kvm/kvm.h and the layout.h windows. */
+/* PCI for a real VM: KVM ops over src/kvm/kvm.h, the layout.h windows, VM ownership. */
 #include <errno.h>
 #include "arch/x86/layout.h"
 #include "kvm/kvm.h"
 #include "pci/pci.h"
+#include "pci/virtio_pci.h"
+#include "virtio/virtio.h"
 #include "vmm/vm.h"
 
 static int pk_gsi_alloc(void *opaque, uint32_t *gsi)
@@ -66,5 +68,27 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out)
 		return r;
 	}
 	*out = bus;
+	return 0;
+}
+
+static void vpci_destroy_cb(void *opaque)
+{
+	virtio_pci_destroy(opaque);
+}
+
+int virtio_pci_add(struct vm *vm, struct pci_bus *bus, struct virtio_dev *vdev, int slot,
+		   struct vpci_dev **out)
+{
+	struct vpci_dev *v;
+	int r = virtio_pci_create(bus, vdev, &vm->mem, vm->loop, slot, &v);
+	if (r < 0)
+		return r;
+	r = vm_add_device(vm, vdev->name, v, vpci_destroy_cb);
+	if (r < 0) {
+		virtio_pci_detach(v); /* the caller still owns vdev */
+		return r;
+	}
+	if (out)
+		*out = v;
 	return 0;
 }
