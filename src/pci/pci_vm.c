@@ -50,7 +50,7 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out)
 		.mmio = &vm->mmio,
 		.kvm_ops = &pci_kvm_ops_real,
 		.kvm_opaque = &vm->kvm,
-		.intx = vm->gsi_line,
+		.intx = vm_irq_line(vm, 0), /* .gsi is set per line */
 		.ecam_gpa = LAYOUT_ECAM_GPA,
 		.ecam_size = LAYOUT_ECAM_SIZE,
 		.mmio32_start = LAYOUT_PCI_MMIO32_START,

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
@@ -14,6 +15,7 @@
 #include "pci_fake.h"
 #include "vq_driver.h"
 #include "base/ev_loop.h"
+#include "kvm/kvm.h"
 #include "pci/msix.h"
 #include "pci/virtio_pci.h"
 #include "virtio/virtio.h"
@@ -622,4 +624,38 @@ TEST(vpci_odd_accesses_are_harmless)
 	mmio_wr(&f.e, f.bar + VPCI_NOTIFY_OFF + 0xffc, 4, 0);
 	CHECK_EQ(f.echo.kicks[0] + f.echo.kicks[1], 0);
 	fx_fini(&f);
+}
+
+/* The real KVM ops accept what the transport and MSI-X ask of them: any-length MMIO
+ * ioeventfds at notify addresses (assign, move, deassign), MSI routes and irqfds. */
+TEST(vpci_real_kvm_ops)
+{
+	struct kvm kvm;
+	const char *why = NULL;
+	memset(&kvm, 0, sizeof(kvm));
+	if (access("/dev/kvm", R_OK | W_OK) != 0 || kvm_open(&kvm, &why) < 0) {
+		test_skip("no usable /dev/kvm");
+		return;
+	}
+	REQUIRE(kvm_create_vm(&kvm, &why) == 0);
+	const struct pci_kvm_ops *ops = &pci_kvm_ops_real;
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	REQUIRE(fd >= 0);
+	uint64_t a = LAYOUT_PCI_MMIO32_START + VPCI_NOTIFY_OFF;
+	CHECK_EQ(ops->ioeventfd(&kvm, fd, a, 0, false, true), 0);
+	CHECK_EQ(ops->ioeventfd(&kvm, fd, a + 0x10000, 0, false, true), 0);
+	CHECK_EQ(ops->ioeventfd(&kvm, fd, a, 0, false, false), 0);
+	CHECK_EQ(ops->ioeventfd(&kvm, fd, a + 0x10000, 0, false, false), 0);
+	uint32_t gsi;
+	CHECK_EQ(ops->gsi_alloc(&kvm, &gsi), 0);
+	CHECK(gsi >= 24);
+	CHECK_EQ(ops->msi_route_set(&kvm, gsi, 0xfee00000u, 0x4041), 0);
+	int ifd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	REQUIRE(ifd >= 0);
+	CHECK_EQ(ops->irqfd(&kvm, ifd, gsi, true), 0);
+	CHECK_EQ(ops->msi_route_set(&kvm, gsi, 0xfee01000u, 0x4042), 0);
+	CHECK_EQ(ops->irqfd(&kvm, ifd, gsi, false), 0);
+	close(fd);
+	close(ifd);
+	kvm_close(&kvm);
 }
