@@ -14,14 +14,14 @@ _Static_assert(MSIX_TABLE_OFF == 0, "the table handlers assume the table at BAR 
 
 struct msix_vec {
 	uint32_t gsi;
-	int irqfd;        /* -1 until first delivery */
+	int irqfd;	  /* -1 until first delivery */
 	bool route_dirty; /* table entry changed since the route was programmed */
 };
 
 struct msix {
 	struct pci_dev *dev;
 	uint16_t nr;
-	uint8_t cap;  /* config offset of the capability */
+	uint8_t cap; /* config offset of the capability */
 	pthread_mutex_t lock;
 	bool enabled, fn_masked; /* shadow of Message Control */
 	uint8_t table[MSIX_MAX_VECTORS * PCI_MSIX_ENTRY_SIZE];
@@ -86,8 +86,7 @@ static void msix_deliver_locked(struct msix *m, uint16_t v)
 	} else if (mv->route_dirty) {
 		uint64_t addr = entry_get32(m, v, PCI_MSIX_ENTRY_LOWER_ADDR) |
 				((uint64_t)entry_get32(m, v, PCI_MSIX_ENTRY_UPPER_ADDR) << 32);
-		r = ops->msi_route_set(kopq, mv->gsi, addr,
-				       entry_get32(m, v, PCI_MSIX_ENTRY_DATA));
+		r = ops->msi_route_set(kopq, mv->gsi, addr, entry_get32(m, v, PCI_MSIX_ENTRY_DATA));
 		if (r < 0)
 			goto fail;
 		mv->route_dirty = false;
@@ -231,7 +230,7 @@ int msix_create(struct pci_dev *d, unsigned bar, uint16_t nr_vectors, struct msi
 		m->vec[v].irqfd = -1;
 		/* Vector Control: masked at reset. */
 		m->table[v * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL] =
-			PCI_MSIX_ENTRY_CTRL_MASKBIT;
+		    PCI_MSIX_ENTRY_CTRL_MASKBIT;
 	}
 	int r = pci_dev_add_bar(d, bar, MSIX_BAR_SIZE, 0, &msix_bar_ops, m);
 	if (r < 0)
@@ -255,7 +254,7 @@ int msix_create(struct pci_dev *d, unsigned bar, uint16_t nr_vectors, struct msi
 	}
 	/* Only Enable and Function Mask are writable. */
 	d->wmask[m->cap + PCI_MSIX_FLAGS + 1] =
-		(uint8_t)((PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8);
+	    (uint8_t)((PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8);
 	d->msix = m;
 	*out = m;
 	return 0;

@@ -40,8 +40,8 @@ uint32_t pci_slot_irq(unsigned slot, unsigned pin)
 /* ---- config space of one device ---- */
 
 void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device,
-		  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
-		  uint16_t subsys_id, const struct pci_dev_ops *ops)
+		  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id,
+		  const struct pci_dev_ops *ops)
 {
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", name);
@@ -84,7 +84,8 @@ int pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, unsigned fla
 	if (d->attached || bar >= PCI_NUM_BARS || (is64 && bar + 1 >= PCI_NUM_BARS) ||
 	    !IS_POW2(size) || size < 16 || (!is64 && size > (1ULL << 31)) || !ops)
 		return -EINVAL;
-	if (d->bars[bar].size || (is64 && d->bars[bar + 1].size))
+	if (d->bars[bar].size || (is64 && d->bars[bar + 1].size) ||
+	    (bar > 0 && d->bars[bar - 1].size && (d->bars[bar - 1].flags & PCI_BAR_F_64)))
 		return -EEXIST;
 	struct pci_bar *b = &d->bars[bar];
 	b->size = size;
@@ -107,8 +108,6 @@ int pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, unsigned fla
 		pci_cfg_set32(d, off + 4, 0);
 		for (unsigned i = 0; i < 4; i++)
 			d->wmask[off + 4 + i] = (uint8_t)(mask >> (32 + 8 * i));
-		/* mark the upper half as taken */
-		d->bars[bar + 1].size = 0;
 	}
 	return 0;
 }
@@ -217,8 +216,8 @@ static void pci_dev_update_bars(struct pci_dev *d)
 				 (unsigned long long)old);
 		b->mapped_gpa = PCI_BAR_UNMAPPED;
 		if (want != PCI_BAR_UNMAPPED) {
-			int r = bus_insert(bus->p.mmio, want, b->size, &pci_bar_bus_ops, b,
-					   b->name);
+			int r =
+			    bus_insert(bus->p.mmio, want, b->size, &pci_bar_bus_ops, b, b->name);
 			if (r < 0)
 				log_rl(LOG_WARN,
 				       "%s: BAR%u at 0x%llx (0x%llx bytes) collides with another "
@@ -235,8 +234,7 @@ static void pci_dev_update_bars(struct pci_dev *d)
 
 /* ---- INTx ---- */
 
-static void pci_bus_update_gsi_locked(struct pci_bus *bus, uint32_t gsi, unsigned slot,
-				      bool level)
+static void pci_bus_update_gsi_locked(struct pci_bus *bus, uint32_t gsi, unsigned slot, bool level)
 {
 	if (gsi >= PCI_GSI_MAX || slot >= PCI_SLOTS)
 		return;
@@ -283,8 +281,8 @@ static bool range_overlaps(uint32_t off, uint32_t len, uint32_t start, uint32_t 
 	return off < end && off + len > start;
 }
 
-static uint32_t pci_cfg_read_locked(struct pci_bus *bus, unsigned slot, unsigned fn,
-				    uint32_t off, uint32_t len)
+static uint32_t pci_cfg_read_locked(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off,
+				    uint32_t len)
 {
 	struct pci_dev *d = pci_bus_dev(bus, slot, fn);
 	if (!d)
@@ -316,7 +314,7 @@ static void pci_cfg_write_locked(struct pci_bus *bus, unsigned slot, unsigned fn
 	for (uint32_t i = 0; i < len; i++) {
 		uint8_t v = (uint8_t)(val >> (8 * i));
 		uint8_t *c = &d->cfg[off + i];
-		*c &= (uint8_t)~(v & d->w1cmask[off + i]);
+		*c &= (uint8_t) ~(v & d->w1cmask[off + i]);
 		*c = (uint8_t)((*c & ~d->wmask[off + i]) | (v & d->wmask[off + i]));
 	}
 	bool cmd = range_overlaps(off, len, PCI_COMMAND, PCI_COMMAND + 2);
@@ -342,8 +340,8 @@ uint32_t pci_bus_cfg_read(struct pci_bus *bus, unsigned slot, unsigned fn, uint3
 	return v;
 }
 
-void pci_bus_cfg_write(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off,
-		       uint32_t len, uint32_t val)
+void pci_bus_cfg_write(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off, uint32_t len,
+		       uint32_t val)
 {
 	pthread_mutex_lock(&bus->cfg_lock);
 	pci_cfg_write_locked(bus, slot, fn, off, len, val);
@@ -414,16 +412,15 @@ static void pci_cfc_write(void *opaque, uint64_t off, const void *data, uint32_t
 	pthread_mutex_lock(&bus->cfg_lock);
 	uint32_t a = bus->cf8;
 	if ((a & 0x80000000u) && ((a >> 16) & 0xff) == 0 && off + len <= 4)
-		pci_cfg_write_locked(bus, (a >> 11) & 31, (a >> 8) & 7,
-				     (a & 0xfc) + (uint32_t)off, len, load_le(data, len));
+		pci_cfg_write_locked(bus, (a >> 11) & 31, (a >> 8) & 7, (a & 0xfc) + (uint32_t)off,
+				     len, load_le(data, len));
 	pthread_mutex_unlock(&bus->cfg_lock);
 }
 
 static const struct bus_ops pci_cfc_ops = {.read = pci_cfc_read, .write = pci_cfc_write};
 
 /* ECAM: bus[27:20] dev[19:15] fn[14:12] reg[11:0]. Misaligned or 8-byte accesses split. */
-static void pci_ecam_access(struct pci_bus *bus, uint64_t off, uint8_t *p, uint32_t len,
-			    bool write)
+static void pci_ecam_access(struct pci_bus *bus, uint64_t off, uint8_t *p, uint32_t len, bool write)
 {
 	if (len == 8 && (off & 7) == 0) {
 		pci_ecam_access(bus, off, p, 4, write);
@@ -443,8 +440,8 @@ static void pci_ecam_access(struct pci_bus *bus, uint64_t off, uint8_t *p, uint3
 		if (busnr == 0)
 			pci_cfg_write_locked(bus, slot, fn, reg, len, load_le(p, len));
 	} else {
-		uint32_t v = busnr == 0 ? pci_cfg_read_locked(bus, slot, fn, reg, len)
-					: 0xffffffffu;
+		uint32_t v =
+		    busnr == 0 ? pci_cfg_read_locked(bus, slot, fn, reg, len) : 0xffffffffu;
 		store_le(p, len, v);
 	}
 	pthread_mutex_unlock(&bus->cfg_lock);
@@ -470,7 +467,6 @@ static void bus_remove_quiet(struct bus *b, uint64_t base, void *opaque)
 	if (bus_remove(b, base, opaque) < 0)
 		log_debug("pci: range 0x%llx already gone", (unsigned long long)base);
 }
-
 
 static void pci_host_init(struct pci_dev *h)
 {

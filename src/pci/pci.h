@@ -36,8 +36,8 @@ struct pci_dev;
 #define PCI_HOST_DEVICE_ID 0x1237
 
 #define PCI_SLOTS 32
-#define PCI_CFG_SIZE 256       /* conventional config space; ECAM offsets above read 0 */
-#define PCI_ECAM_FN_SIZE 4096  /* ECAM bytes per function */
+#define PCI_CFG_SIZE 256      /* conventional config space; ECAM offsets above read 0 */
+#define PCI_ECAM_FN_SIZE 4096 /* ECAM bytes per function */
 #define PCI_NUM_BARS 6
 #define PCI_BAR_UNMAPPED UINT64_MAX
 
@@ -66,7 +66,7 @@ struct pci_bus_params {
 	void *kvm_opaque;
 	struct irq_line intx; /* template: .set/.opaque; .gsi is filled per line */
 	uint64_t ecam_gpa;    /* 0: no ECAM */
-	uint64_t ecam_size;   /* bytes; a multiple of 1 MiB (one bus each; only bus 0 has devices) */
+	uint64_t ecam_size; /* bytes; a multiple of 1 MiB (one bus each; only bus 0 has devices) */
 	uint64_t mmio32_start, mmio32_size; /* initial BAR placement */
 	uint64_t mmio64_start, mmio64_size; /* for 64-bit BARs when MMIO32 is full */
 };
@@ -81,7 +81,7 @@ struct pci_dev_ops {
 	void (*bar_remap)(struct pci_dev *d, unsigned bar, uint64_t old_gpa, uint64_t new_gpa);
 };
 
-#define PCI_BAR_F_64 1u       /* 64-bit memory BAR (takes bar and bar + 1) */
+#define PCI_BAR_F_64 1u	      /* 64-bit memory BAR (takes bar and bar + 1) */
 #define PCI_BAR_F_PREFETCH 2u /* prefetchable (only for side-effect-free registers) */
 
 struct pci_bar {
@@ -98,14 +98,14 @@ struct pci_dev {
 	struct pci_bus *bus;
 	const struct pci_dev_ops *ops;
 	char name[32];
-	uint8_t slot;   /* device number on bus 0 (function 0 only) */
+	uint8_t slot; /* device number on bus 0 (function 0 only) */
 	bool attached;
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE];   /* bits the guest may write */
 	uint8_t w1cmask[PCI_CFG_SIZE]; /* bits cleared by writing 1 */
 	struct pci_bar bars[PCI_NUM_BARS];
-	uint8_t cap_end;  /* next free config offset for a capability */
-	uint8_t cap_last; /* offset of the last capability (0: none) */
+	uint8_t cap_end;   /* next free config offset for a capability */
+	uint8_t cap_last;  /* offset of the last capability (0: none) */
 	struct msix *msix; /* set by msix_create(); the core forwards cap writes */
 	uint32_t intx_gsi;
 	bool intx_level; /* the device's INTx output as last set (before INTx disable) */
@@ -130,8 +130,8 @@ const struct pci_kvm_ops *pci_bus_kvm_ops(struct pci_bus *bus, void **opaque);
  * len 1, 2 or 4 within one dword. */
 uint32_t pci_bus_cfg_read(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off,
 			  uint32_t len);
-void pci_bus_cfg_write(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off,
-		       uint32_t len, uint32_t val);
+void pci_bus_cfg_write(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off, uint32_t len,
+		       uint32_t val);
 
 /* INTx routes of the devices present, for the MP table / ACPI. Returns the number written
  * (at most cap) for a slot-ordered list. */
@@ -146,16 +146,15 @@ unsigned pci_bus_intx_routes(struct pci_bus *bus, struct pci_intx_route *out, un
 
 /* class_code: 24-bit base/sub/prog-if. Interrupt pin INTA; nothing is decoded yet. */
 void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device,
-		  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor,
-		  uint16_t subsys_id, const struct pci_dev_ops *ops);
+		  uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id,
+		  const struct pci_dev_ops *ops);
 /* Declare memory BAR `bar` (size a power of two >= 16; with PCI_BAR_F_64 bar must be < 5
  * and bar + 1 unused). Before pci_bus_add_dev only. */
 int pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, unsigned flags,
 		    const struct bus_ops *ops, void *opaque) WUR;
 /* Append a capability of len bytes (id and next included; body may be NULL for zeros except
  * the header). *off gets its config offset. -ENOSPC when config space is full. */
-int pci_dev_add_cap(struct pci_dev *d, uint8_t id, const void *body, uint8_t len,
-		    uint8_t *off) WUR;
+int pci_dev_add_cap(struct pci_dev *d, uint8_t id, const void *body, uint8_t len, uint8_t *off) WUR;
 /* Let the guest write `mask` bits of the bytes [off, off + len). */
 void pci_dev_set_wmask(struct pci_dev *d, uint32_t off, uint32_t len, uint8_t mask);
 /* Plug into bus 0 at slot (1..31, or -1 for the first free one), place the BARs (naturally

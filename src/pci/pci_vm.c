@@ -29,10 +29,10 @@ static int pk_ioeventfd(void *opaque, int fd, uint64_t addr, uint32_t len, bool 
 }
 
 const struct pci_kvm_ops pci_kvm_ops_real = {
-	.gsi_alloc = pk_gsi_alloc,
-	.msi_route_set = pk_msi_route_set,
-	.irqfd = pk_irqfd,
-	.ioeventfd = pk_ioeventfd,
+    .gsi_alloc = pk_gsi_alloc,
+    .msi_route_set = pk_msi_route_set,
+    .irqfd = pk_irqfd,
+    .ioeventfd = pk_ioeventfd,
 };
 
 #define PCI_MMIO64_SIZE (64ULL * GiB)
@@ -46,17 +46,17 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out)
 {
 	uint64_t top = LAYOUT_RAM_ABOVE_4G_START + vm->ram_above_4g;
 	struct pci_bus_params p = {
-		.pio = &vm->pio,
-		.mmio = &vm->mmio,
-		.kvm_ops = &pci_kvm_ops_real,
-		.kvm_opaque = &vm->kvm,
-		.intx = vm_irq_line(vm, 0), /* .gsi is set per line */
-		.ecam_gpa = LAYOUT_ECAM_GPA,
-		.ecam_size = LAYOUT_ECAM_SIZE,
-		.mmio32_start = LAYOUT_PCI_MMIO32_START,
-		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-		.mmio64_start = ALIGN_UP(top, GiB),
-		.mmio64_size = PCI_MMIO64_SIZE,
+	    .pio = &vm->pio,
+	    .mmio = &vm->mmio,
+	    .kvm_ops = &pci_kvm_ops_real,
+	    .kvm_opaque = &vm->kvm,
+	    .intx = vm_irq_line(vm, 0), /* .gsi is set per line */
+	    .ecam_gpa = LAYOUT_ECAM_GPA,
+	    .ecam_size = LAYOUT_ECAM_SIZE,
+	    .mmio32_start = LAYOUT_PCI_MMIO32_START,
+	    .mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+	    .mmio64_start = ALIGN_UP(top, GiB),
+	    .mmio64_size = PCI_MMIO64_SIZE,
 	};
 	struct pci_bus *bus;
 	int r = pci_bus_create_params(&p, &bus);

@@ -33,7 +33,7 @@ struct vpci_dev {
 	struct virtio_dev *vdev;
 	struct msix *msix;
 	struct ev_loop *loop;
-	uint16_t nq;     /* vdev->nr_queues, kept for teardown after vdev is gone */
+	uint16_t nq;	 /* vdev->nr_queues, kept for teardown after vdev is gone */
 	uint8_t cfg_cap; /* config offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
 
 	/* Transport registers, under vdev->lock. */
@@ -85,8 +85,8 @@ static void vpci_notify_config(void *opaque)
 }
 
 static const struct virtio_irq_ops vpci_irq_ops = {
-	.notify_queue = vpci_notify_queue,
-	.notify_config = vpci_notify_config,
+    .notify_queue = vpci_notify_queue,
+    .notify_config = vpci_notify_config,
 };
 
 /* ---- kicks ---- */
@@ -126,7 +126,8 @@ static void vpci_ioeventfds_move(struct vpci_dev *v, uint64_t bar_gpa)
 			int r = ops->ioeventfd(kopq, k->fd, k->gpa, 0, false, false);
 			if (r < 0)
 				log_warn("%s: queue %u: removing ioeventfd at 0x%llx: %s",
-					 v->vdev->name, q, (unsigned long long)k->gpa, strerror(-r));
+					 v->vdev->name, q, (unsigned long long)k->gpa,
+					 strerror(-r));
 			k->gpa = PCI_BAR_UNMAPPED;
 		}
 		if (bar_gpa == PCI_BAR_UNMAPPED)
@@ -222,8 +223,8 @@ static void common_apply(struct vpci_dev *v, size_t field, const struct virtio_p
 		virtio_set_driver_features(d, v->gfselect, c->guest_feature);
 		break;
 	case CF(msix_config):
-		v->msix_config = vector_ok(v, c->msix_config) ? c->msix_config
-							      : VIRTIO_MSI_NO_VECTOR;
+		v->msix_config =
+		    vector_ok(v, c->msix_config) ? c->msix_config : VIRTIO_MSI_NO_VECTOR;
 		break;
 	case CF(device_status):
 		virtio_set_status(d, c->device_status);
@@ -241,8 +242,8 @@ static void common_apply(struct vpci_dev *v, size_t field, const struct virtio_p
 	case CF(queue_msix_vector):
 		if (qok)
 			v->queue_vector[q] = vector_ok(v, c->queue_msix_vector)
-						     ? c->queue_msix_vector
-						     : VIRTIO_MSI_NO_VECTOR;
+						 ? c->queue_msix_vector
+						 : VIRTIO_MSI_NO_VECTOR;
 		break;
 	case CF(queue_enable):
 		/* Writing 0 is not allowed to the driver; ignore it. Bad geometry fails the
@@ -274,14 +275,15 @@ static void common_apply(struct vpci_dev *v, size_t field, const struct virtio_p
 static const struct {
 	size_t off, len;
 } common_fields[] = {
-#define F(x) {CF(x), CFS(x)}
-	F(device_feature_select), F(device_feature),   F(guest_feature_select),
-	F(guest_feature),	  F(msix_config),      F(num_queues),
-	F(device_status),	  F(config_generation), F(queue_select),
-	F(queue_size),		  F(queue_msix_vector), F(queue_enable),
-	F(queue_notify_off),	  F(queue_desc_lo),    F(queue_desc_hi),
-	F(queue_avail_lo),	  F(queue_avail_hi),   F(queue_used_lo),
-	F(queue_used_hi),
+#define F(x)                                                                                       \
+	{                                                                                          \
+		CF(x), CFS(x)                                                                      \
+	}
+    F(device_feature_select), F(device_feature), F(guest_feature_select), F(guest_feature),
+    F(msix_config),	      F(num_queues),	 F(device_status),	  F(config_generation),
+    F(queue_select),	      F(queue_size),	 F(queue_msix_vector),	  F(queue_enable),
+    F(queue_notify_off),      F(queue_desc_lo),	 F(queue_desc_hi),	  F(queue_avail_lo),
+    F(queue_avail_hi),	      F(queue_used_lo),	 F(queue_used_hi),
 #undef F
 };
 
@@ -307,7 +309,8 @@ static void common_write(struct vpci_dev *v, uint64_t off, const void *data, uin
 	common_snapshot(v, &c);
 	memcpy((uint8_t *)&c + off, data, n);
 	for (size_t i = 0; i < ARRAY_SIZE(common_fields); i++)
-		if (common_fields[i].off < off + n && common_fields[i].off + common_fields[i].len > off)
+		if (common_fields[i].off < off + n &&
+		    common_fields[i].off + common_fields[i].len > off)
 			common_apply(v, common_fields[i].off, &c);
 	virtio_dev_unlock(v->vdev);
 }
@@ -401,9 +404,9 @@ static void vpci_cfg_write(struct pci_dev *d, uint32_t off, uint32_t len, uint32
 }
 
 static const struct pci_dev_ops vpci_pci_ops = {
-	.cfg_read = vpci_cfg_read,
-	.cfg_write = vpci_cfg_write,
-	.bar_remap = vpci_bar_remap,
+    .cfg_read = vpci_cfg_read,
+    .cfg_write = vpci_cfg_write,
+    .bar_remap = vpci_bar_remap,
 };
 
 /* ---- creation ---- */
@@ -431,12 +434,12 @@ static int vpci_add_cap(struct vpci_dev *v, uint8_t type, uint32_t off, uint32_t
 {
 	uint8_t buf[sizeof(struct virtio_pci_cfg_cap)] = {0};
 	struct virtio_pci_cap c = {
-		.cap_vndr = PCI_CAP_ID_VNDR,
-		.cap_len = caplen,
-		.cfg_type = type,
-		.bar = VPCI_BAR,
-		.offset = off,
-		.length = len,
+	    .cap_vndr = PCI_CAP_ID_VNDR,
+	    .cap_len = caplen,
+	    .cfg_type = type,
+	    .bar = VPCI_BAR,
+	    .offset = off,
+	    .length = len,
 	};
 	memcpy(buf, &c, sizeof(c));
 	if (caplen > sizeof(c))

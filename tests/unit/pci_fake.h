@@ -37,7 +37,7 @@ struct fake_kvm {
 		uint32_t len;
 	} ioevs[FAKE_MAX];
 	unsigned nr_ioevs, nr_ioev_assign, nr_ioev_deassign;
-	int levels[32];     /* INTx level per GSI as last set */
+	int levels[32]; /* INTx level per GSI as last set */
 	unsigned nr_level_sets;
 };
 
@@ -88,8 +88,7 @@ static inline int fk_irqfd(void *o, int fd, uint32_t gsi, bool assign)
 	return 0;
 }
 
-static inline int fk_ioeventfd(void *o, int fd, uint64_t addr, uint32_t len, bool pio,
-			       bool assign)
+static inline int fk_ioeventfd(void *o, int fd, uint64_t addr, uint32_t len, bool pio, bool assign)
 {
 	struct fake_kvm *k = o;
 	(void)pio;
@@ -162,10 +161,10 @@ static inline void fk_set_level(void *o, uint32_t gsi, int level)
 }
 
 static const struct pci_kvm_ops fake_kvm_ops = {
-	.gsi_alloc = fk_gsi_alloc,
-	.msi_route_set = fk_msi_route_set,
-	.irqfd = fk_irqfd,
-	.ioeventfd = fk_ioeventfd,
+    .gsi_alloc = fk_gsi_alloc,
+    .msi_route_set = fk_msi_route_set,
+    .irqfd = fk_irqfd,
+    .ioeventfd = fk_ioeventfd,
 };
 
 struct pci_env {
@@ -181,17 +180,17 @@ static inline int pci_env_init(struct pci_env *e)
 	if (bus_init(&e->pio, "pio") || bus_init(&e->mmio, "mmio"))
 		return -ENOMEM;
 	struct pci_bus_params p = {
-		.pio = &e->pio,
-		.mmio = &e->mmio,
-		.kvm_ops = &fake_kvm_ops,
-		.kvm_opaque = &e->kvm,
-		.intx = {.set = fk_set_level, .opaque = &e->kvm},
-		.ecam_gpa = LAYOUT_ECAM_GPA,
-		.ecam_size = LAYOUT_ECAM_SIZE,
-		.mmio32_start = LAYOUT_PCI_MMIO32_START,
-		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-		.mmio64_start = 0x4000000000ULL,
-		.mmio64_size = 0x1000000000ULL,
+	    .pio = &e->pio,
+	    .mmio = &e->mmio,
+	    .kvm_ops = &fake_kvm_ops,
+	    .kvm_opaque = &e->kvm,
+	    .intx = {.set = fk_set_level, .opaque = &e->kvm},
+	    .ecam_gpa = LAYOUT_ECAM_GPA,
+	    .ecam_size = LAYOUT_ECAM_SIZE,
+	    .mmio32_start = LAYOUT_PCI_MMIO32_START,
+	    .mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+	    .mmio64_start = 0x4000000000ULL,
+	    .mmio64_size = 0x1000000000ULL,
 	};
 	return pci_bus_create_params(&p, &e->pci);
 }
@@ -231,8 +230,7 @@ static inline uint32_t cfg1_rd(struct pci_env *e, unsigned slot, uint32_t off, u
 	pio_out(e, 0xcf8, 4, 0x80000000u | (slot << 11) | (off & 0xfc));
 	return pio_in(e, (uint16_t)(0xcfc + (off & 3)), len);
 }
-static inline void cfg1_wr(struct pci_env *e, unsigned slot, uint32_t off, uint32_t len,
-			   uint32_t v)
+static inline void cfg1_wr(struct pci_env *e, unsigned slot, uint32_t off, uint32_t len, uint32_t v)
 {
 	pio_out(e, 0xcf8, 4, 0x80000000u | (slot << 11) | (off & 0xfc));
 	pio_out(e, (uint16_t)(0xcfc + (off & 3)), len, v);
@@ -244,8 +242,7 @@ static inline uint32_t ecam_rd(struct pci_env *e, unsigned slot, unsigned fn, ui
 	return (uint32_t)mmio_rd(e, LAYOUT_ECAM_GPA + ((uint64_t)slot << 15) + (fn << 12) + off,
 				 len);
 }
-static inline void ecam_wr(struct pci_env *e, unsigned slot, uint32_t off, uint32_t len,
-			   uint32_t v)
+static inline void ecam_wr(struct pci_env *e, unsigned slot, uint32_t off, uint32_t len, uint32_t v)
 {
 	mmio_wr(e, LAYOUT_ECAM_GPA + ((uint64_t)slot << 15) + off, len, v);
 }

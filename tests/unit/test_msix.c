@@ -21,7 +21,8 @@ static int mdev_init(struct mdev *m, uint16_t nvec)
 	if (pci_env_init(&m->e))
 		return -1;
 	pci_dev_init(&m->pci, "msix", 0x1234, 0x1, 0xff0000, 0, 0, 0, NULL);
-	if (msix_create(&m->pci, 1, nvec, &m->msix) || pci_bus_add_dev(m->e.pci, &m->pci, MSIX_SLOT))
+	if (msix_create(&m->pci, 1, nvec, &m->msix) ||
+	    pci_bus_add_dev(m->e.pci, &m->pci, MSIX_SLOT))
 		return -1;
 	m->cap = (uint8_t)cfg1_rd(&m->e, MSIX_SLOT, PCI_CAPABILITY_LIST, 1);
 	cfg1_wr(&m->e, MSIX_SLOT, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
@@ -222,8 +223,11 @@ TEST(msix_kvm_failure_is_survivable)
 	/* Swap in ops whose GSI allocation fails: delivery logs and carries on. */
 	struct pci_kvm_ops bad = fake_kvm_ops;
 	bad.gsi_alloc = failing_gsi_alloc;
-	struct pci_bus_params p = {.mmio = &m.e.mmio, .kvm_ops = &bad, .kvm_opaque = &m.e.kvm,
-				   .mmio32_start = 0xc8000000u, .mmio32_size = 0x100000};
+	struct pci_bus_params p = {.mmio = &m.e.mmio,
+				   .kvm_ops = &bad,
+				   .kvm_opaque = &m.e.kvm,
+				   .mmio32_start = 0xc8000000u,
+				   .mmio32_size = 0x100000};
 	struct pci_bus *b2;
 	REQUIRE(pci_bus_create_params(&p, &b2) == 0);
 	struct pci_dev d;

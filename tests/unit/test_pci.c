@@ -51,8 +51,7 @@ static struct tdev *tdev_new(struct pci_env *e, int slot)
 	struct tdev *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	pci_dev_init(&t->pci, "tdev", 0x1234, 0x5678, 0xff0000, 3, 0x1af4, 0x1100,
-		     &tdev_pci_ops);
+	pci_dev_init(&t->pci, "tdev", 0x1234, 0x5678, 0xff0000, 3, 0x1af4, 0x1100, &tdev_pci_ops);
 	if (pci_dev_add_bar(&t->pci, 0, 0x1000, 0, &tdev_ops0, t) ||
 	    pci_dev_add_bar(&t->pci, 2, 0x4000, PCI_BAR_F_64, &tdev_ops2, t) ||
 	    pci_bus_add_dev(e->pci, &t->pci, slot)) {
@@ -71,7 +70,7 @@ TEST(pci_cfg1_host_bridge_all_widths)
 	CHECK_EQ(cfg1_rd(&e, 0, 2, 2), 0x1237);
 	CHECK_EQ(cfg1_rd(&e, 0, 1, 1), 0x80);
 	CHECK_EQ(cfg1_rd(&e, 0, 3, 1), 0x12);
-	CHECK_EQ(cfg1_rd(&e, 0, 1, 2), 0x3780); /* word at 0xCFD */
+	CHECK_EQ(cfg1_rd(&e, 0, 1, 2), 0x3780);	   /* word at 0xCFD */
 	CHECK_EQ(cfg1_rd(&e, 0, 0x0a, 2), 0x0600); /* class: host bridge */
 	CHECK_EQ(cfg1_rd(&e, 0, PCI_HEADER_TYPE, 1), 0);
 	/* CONFIG_ADDRESS reads back (reserved bits 1:0 and 30:24 clear). */
@@ -257,8 +256,10 @@ TEST(pci_bar_sizing_32_and_64)
 	REQUIRE(t);
 	/* Initial placement: naturally aligned inside the MMIO32 window. */
 	uint64_t b0 = pci_dev_bar_addr(&t->pci, 0), b2 = pci_dev_bar_addr(&t->pci, 2);
-	CHECK(b0 >= LAYOUT_PCI_MMIO32_START && b0 < LAYOUT_PCI_MMIO32_START + LAYOUT_PCI_MMIO32_SIZE);
-	CHECK(b2 >= LAYOUT_PCI_MMIO32_START && b2 < LAYOUT_PCI_MMIO32_START + LAYOUT_PCI_MMIO32_SIZE);
+	CHECK(b0 >= LAYOUT_PCI_MMIO32_START &&
+	      b0 < LAYOUT_PCI_MMIO32_START + LAYOUT_PCI_MMIO32_SIZE);
+	CHECK(b2 >= LAYOUT_PCI_MMIO32_START &&
+	      b2 < LAYOUT_PCI_MMIO32_START + LAYOUT_PCI_MMIO32_SIZE);
 	CHECK_EQ(b0 & 0xfff, 0);
 	CHECK_EQ(b2 & 0x3fff, 0);
 	CHECK(b0 + 0x1000 <= b2 || b2 + 0x4000 <= b0);
@@ -383,6 +384,11 @@ TEST(pci_bar_allocation_falls_back_to_mmio64)
 	CHECK_EQ(pci_dev_add_bar(&x, 5, 0x1000, PCI_BAR_F_64, &tdev_ops0, NULL), -EINVAL);
 	CHECK_EQ(pci_dev_add_bar(&x, 1, 0x1800, 0, &tdev_ops0, NULL), -EINVAL);
 	CHECK_EQ(pci_dev_add_bar(&x, 0, 0x1000, 0, &tdev_ops0, NULL), -EEXIST);
+	struct pci_dev y;
+	pci_dev_init(&y, "y", 1, 2, 0, 0, 0, 0, NULL);
+	REQUIRE(pci_dev_add_bar(&y, 2, 0x1000, PCI_BAR_F_64, &tdev_ops0, NULL) == 0);
+	CHECK_EQ(pci_dev_add_bar(&y, 3, 0x1000, 0, &tdev_ops0, NULL), -EEXIST);
+	CHECK_EQ(pci_dev_add_bar(&y, 1, 0x1000, PCI_BAR_F_64, &tdev_ops0, NULL), -EEXIST);
 	pci_env_fini(&e);
 }
 

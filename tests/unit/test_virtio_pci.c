@@ -56,8 +56,7 @@ static void echo_notify(struct virtio_dev *dev, uint16_t q)
 	}
 	virtio_notify_queue(dev, q);
 }
-static void echo_write_config(struct virtio_dev *dev, uint32_t off, const void *data,
-			      uint32_t len)
+static void echo_write_config(struct virtio_dev *dev, uint32_t off, const void *data, uint32_t len)
 {
 	struct echo *e = (struct echo *)dev;
 	if (off >= 4) /* bytes 4..7 writable */
@@ -68,11 +67,11 @@ static void echo_destroy(struct virtio_dev *dev)
 	(void)dev; /* embedded in struct fx, freed by the test */
 }
 static const struct virtio_dev_ops echo_ops = {
-	.activate = echo_activate,
-	.reset = echo_reset,
-	.queue_notify = echo_notify,
-	.write_config = echo_write_config,
-	.destroy = echo_destroy,
+    .activate = echo_activate,
+    .reset = echo_reset,
+    .queue_notify = echo_notify,
+    .write_config = echo_write_config,
+    .destroy = echo_destroy,
 };
 
 struct fx {
@@ -160,7 +159,7 @@ static void driver_ok(struct fx *f)
 {
 	cw(f, CC(device_status), 1,
 	   VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
-		   VIRTIO_CONFIG_S_DRIVER_OK);
+	       VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
 /* Find a virtio vendor capability of cfg_type; returns its config offset or 0. */
@@ -189,10 +188,10 @@ TEST(vpci_identity_and_capabilities)
 		uint8_t type;
 		uint32_t off, minlen;
 	} want[] = {
-		{VIRTIO_PCI_CAP_COMMON_CFG, VPCI_COMMON_OFF, 0x38},
-		{VIRTIO_PCI_CAP_NOTIFY_CFG, VPCI_NOTIFY_OFF, NQ * 4},
-		{VIRTIO_PCI_CAP_ISR_CFG, VPCI_ISR_OFF, 1},
-		{VIRTIO_PCI_CAP_DEVICE_CFG, VPCI_DEVICE_OFF, 8},
+	    {VIRTIO_PCI_CAP_COMMON_CFG, VPCI_COMMON_OFF, 0x38},
+	    {VIRTIO_PCI_CAP_NOTIFY_CFG, VPCI_NOTIFY_OFF, NQ * 4},
+	    {VIRTIO_PCI_CAP_ISR_CFG, VPCI_ISR_OFF, 1},
+	    {VIRTIO_PCI_CAP_DEVICE_CFG, VPCI_DEVICE_OFF, 8},
 	};
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
 		uint8_t c = find_vcap(&f, want[i].type);
@@ -273,7 +272,7 @@ TEST(vpci_status_sequence)
 	CHECK_EQ(negotiate(&f, F_V1 | (1u << 6)) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
 	uint8_t s = negotiate(&f, F_V1 | (1u << 5));
 	CHECK_EQ(s, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			    VIRTIO_CONFIG_S_FEATURES_OK);
+			VIRTIO_CONFIG_S_FEATURES_OK);
 	/* Features are frozen after FEATURES_OK. */
 	cw(&f, CC(guest_feature_select), 4, 0);
 	cw(&f, CC(guest_feature), 4, 0);
