@@ -157,12 +157,13 @@ int fw_cfg_populate(struct fwcfg *fw, uint64_t ram_below_4g, uint64_t ram_above_
 	if (fs && fs->serial_console && (r = fw_add_file_u16(fw, "etc/sercon-port", FW_SERCON_PORT)))
 		return r;
 	if (fs && fs->boot_pci_dev != FW_BOOT_NONE) {
+		/* One device per line, no trailing newline (SeaBIOS would see an empty entry);
+		 * the NUL is part of the file as QEMU gives it. */
 		char line[64];
-		int len = fw_bootorder_pci(line, sizeof(line) - 1, fs->boot_pci_dev, fs->boot_pci_fn);
+		int len = fw_bootorder_pci(line, sizeof(line), fs->boot_pci_dev, fs->boot_pci_fn);
 		if (len < 0)
 			return len;
-		line[len++] = '\n';
-		line[len++] = '\0';
+		len++;
 		if ((r = fwcfg_add_file(fw, "bootorder", line, (uint32_t)len, NULL)))
 			return r;
 	}

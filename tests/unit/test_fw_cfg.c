@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "harness.h"
 #include "firmware/fw_cfg.h"
 #include "firmware/debugcon.h"
+#include "firmware/boot_fw.h"
 #include "base/util.h"
 
 #define RAM_SIZE (64 * 1024)
@@ -350,4 +352,135 @@ TEST(debugcon_log_file)
 	debugcon_read(dc, 0, &rb, 1);
 	CHECK_EQ(rb, DEBUGCON_READBACK);
 	debugcon_destroy(dc);
+}
+
+/* Read a whole file item by name through the directory, as SeaBIOS does. */
+static int read_named(struct fx *f, const char *name, void *buf, uint32_t cap, uint32_t *len)
+{
+	uint32_t count;
+	io_select(f, FW_CFG_FILE_DIR);
+	io_read(f, &count, 4);
+	for (uint32_t i = 0; i < be32toh(count); i++) {
+		struct fw_cfg_file e;
+		io_read(f, &e, sizeof(e));
+		if (strcmp(e.name, name) == 0) {
+			*len = be32toh(e.size);
+			if (*len > cap)
+				return -1;
+			io_select(f, be16toh(e.select));
+			io_read(f, buf, *len);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+TEST(fw_populate_items)
+{
+	struct fx f;
+	REQUIRE(fx_init(&f) == 0);
+	struct fw_setup fs = {.firmware = "x", .boot_pci_dev = 3, .boot_pci_fn = 0,
+			      .serial_console = true};
+	REQUIRE(fw_cfg_populate(f.fw, 3ULL * GiB, 1ULL * GiB, 2, &fs) == 0);
+	uint64_t ram;
+	io_select(&f, FW_CFG_RAM_SIZE);
+	io_read(&f, &ram, 8);
+	CHECK_EQ(le64toh(ram), 4ULL * GiB);
+	uint16_t v16;
+	io_select(&f, FW_CFG_NB_CPUS);
+	io_read(&f, &v16, 2);
+	CHECK_EQ(le16toh(v16), 2);
+	io_select(&f, FW_CFG_MAX_CPUS);
+	io_read(&f, &v16, 2);
+	CHECK_EQ(le16toh(v16), 2);
+	v16 = 0xffff;
+	io_select(&f, FW_CFG_BOOT_MENU);
+	io_read(&f, &v16, 2);
+	CHECK_EQ(v16, 0);
+
+	uint8_t buf[256];
+	uint32_t len = 0;
+	REQUIRE(read_named(&f, "etc/e820", buf, sizeof(buf), &len) == 0);
+	REQUIRE(len == 4 * 20);
+	struct {
+		uint64_t addr, len;
+		uint32_t type;
+	} exp[4] = {{0, 3ULL * GiB, 1},
+		    {0xe0000000ULL, 0x10000000ULL, 2},
+		    {0xfeffc000ULL, 0x4000, 2},
+		    {4ULL * GiB, 1ULL * GiB, 1}};
+	for (unsigned i = 0; i < 4; i++) {
+		uint64_t a, l;
+		uint32_t t;
+		memcpy(&a, buf + i * 20, 8);
+		memcpy(&l, buf + i * 20 + 8, 8);
+		memcpy(&t, buf + i * 20 + 16, 4);
+		CHECK_EQ(le64toh(a), exp[i].addr);
+		CHECK_EQ(le64toh(l), exp[i].len);
+		CHECK_EQ(le32toh(t), exp[i].type);
+	}
+	REQUIRE(read_named(&f, "bootorder", buf, sizeof(buf), &len) == 0);
+	CHECK_EQ(len, strlen("/pci@i0cf8/scsi@3/disk@0,0") + 1);
+	CHECK_STR((char *)buf, "/pci@i0cf8/scsi@3/disk@0,0");
+	REQUIRE(read_named(&f, "etc/sercon-port", buf, sizeof(buf), &len) == 0);
+	CHECK_EQ(len, 2);
+	CHECK_EQ(buf[0] | buf[1] << 8, 0x3f8);
+	REQUIRE(read_named(&f, "etc/boot-cpus", buf, sizeof(buf), &len) == 0);
+	CHECK_EQ(len, 2);
+	CHECK_EQ(buf[0], 2);
+	REQUIRE(read_named(&f, "etc/boot-fail-wait", buf, sizeof(buf), &len) == 0);
+	CHECK_EQ(len, 4);
+	uint32_t w;
+	memcpy(&w, buf, 4);
+	CHECK_EQ(le32toh(w), FW_BOOT_FAIL_WAIT_MS);
+	fx_fini(&f);
+
+	/* No boot disk, no serial console, no RAM above 4 GiB. */
+	REQUIRE(fx_init(&f) == 0);
+	struct fw_setup fs2 = {.firmware = "x", .boot_pci_dev = FW_BOOT_NONE};
+	REQUIRE(fw_cfg_populate(f.fw, 512 * MiB, 0, 1, &fs2) == 0);
+	CHECK(read_named(&f, "bootorder", buf, sizeof(buf), &len) < 0);
+	CHECK(read_named(&f, "etc/sercon-port", buf, sizeof(buf), &len) < 0);
+	REQUIRE(read_named(&f, "etc/e820", buf, sizeof(buf), &len) == 0);
+	CHECK_EQ(len, 3 * 20);
+	CHECK(fw_cfg_populate(f.fw, 512 * MiB, 0, 0, &fs2) < 0);
+	fx_fini(&f);
+}
+
+TEST(fw_bootorder_format)
+{
+	char b[64];
+	CHECK_EQ(fw_bootorder_pci(b, sizeof(b), 1, 0), strlen("/pci@i0cf8/scsi@1/disk@0,0"));
+	CHECK_STR(b, "/pci@i0cf8/scsi@1/disk@0,0");
+	CHECK(fw_bootorder_pci(b, sizeof(b), 0x1f, 2) > 0);
+	CHECK_STR(b, "/pci@i0cf8/scsi@1f,2/disk@0,0");
+	CHECK(fw_bootorder_pci(b, sizeof(b), 32, 0) == -EINVAL);
+	CHECK(fw_bootorder_pci(b, sizeof(b), 1, 8) == -EINVAL);
+	CHECK(fw_bootorder_pci(b, sizeof(b), -1, 0) == -EINVAL);
+	CHECK(fw_bootorder_pci(b, 10, 1, 0) == -ENOSPC);
+}
+
+TEST(fw_check_image_sizes)
+{
+	const char *dir = test_tmpdir();
+	REQUIRE(dir);
+	char path[512], err[256];
+	snprintf(path, sizeof(path), "%s/img", dir);
+	static const size_t sizes[] = {0, 1000, 64 * 1024, 100 * 1024, 128 * 1024, 17 * 1024 * 1024};
+	static const int ok[] = {0, 0, 1, 0, 1, 0};
+	for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
+		FILE *fp = fopen(path, "w");
+		REQUIRE(fp);
+		REQUIRE(ftruncate(fileno(fp), (off_t)sizes[i]) == 0);
+		fclose(fp);
+		err[0] = 0;
+		int r = fw_check_image(path, err, sizeof(err));
+		CHECK_EQ(r == 0, ok[i]);
+		if (!ok[i])
+			CHECK(strstr(err, "not a BIOS image") != NULL);
+	}
+	CHECK(fw_check_image(dir, err, sizeof(err)) < 0);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	CHECK(fw_check_image(path, err, sizeof(err)) == -ENOENT);
+	CHECK(strstr(err, "missing") != NULL);
 }
