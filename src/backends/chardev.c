@@ -117,9 +117,8 @@ static void chr_in_cb(void *opaque, uint32_t events)
 {
 	struct chardev *chr = opaque;
 	uint8_t buf[CHR_IN_CHUNK];
-	ssize_t n;
-
 	size_t want = sizeof(buf);
+	ssize_t n;
 
 	if (chr->pend_len) { /* not expected while watched; keep ordering anyway */
 		chr_in_unwatch(chr);
