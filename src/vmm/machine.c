@@ -84,20 +84,6 @@ static void machine_on_reset(void *opaque)
 	vm_request_stop(vm, VM_EXIT_OK, "guest requested reset");
 }
 
-static void cf9_read(void *opaque, uint64_t off, void *data, uint32_t len)
-{
-	memset(data, 0, len);
-	if (off == 0)
-		*(uint8_t *)data = reset_cf9_read(opaque);
-}
-
-static void cf9_write(void *opaque, uint64_t off, const void *data, uint32_t len)
-{
-	if (off == 0 && len >= 1)
-		reset_cf9_write(opaque, *(const uint8_t *)data);
-}
-
-static const struct bus_ops cf9_ops = {cf9_read, cf9_write};
 
 static void destroy_chardev(void *p)
 {
@@ -184,7 +170,7 @@ static int build_pci(struct machine *m, struct vm *vm, int *boot_slot, char *err
 			snprintf(err, errlen, "cf9: %s", strerror(-r));
 		return r;
 	}
-	pci_bus_set_cf9(m->pci, &cf9_ops, m->cf9);
+	pci_bus_set_cf9(m->pci, &reset_cf9_ops, m->cf9);
 
 	*boot_slot = FW_BOOT_NONE;
 	for (unsigned i = 0; i < m->nr_disks; i++) {
