@@ -10,7 +10,9 @@
 #     memory less the legacy hole [0x9fc00, 0x100000);
 #   - "RAMDISK: [mem A-B]" (bzImage: boot_params ramdisk fields; vmlinux: PVH module list):
 #     the initrd is page-aligned, wholly below the top of RAM and within a page of it;
-#   - "Initmem setup node 0".
+#   - "Initmem setup node 0";
+#   - vmlinux only, with --cpus 2 (later in boot, ~20 s here): the kernel found vireo's MP table
+#     with both processors and the IOAPIC ("Processors: 2", "IOAPIC[0]: apic_id 2").
 #
 # Two host kinds:
 #   - kvm_pvm (/sys/module/kvm_pvm exists, this project's development hosts; see PLATFORM.md):
@@ -71,15 +73,16 @@ if [ -n "$off" ]; then
 	printf '\x99' | dd of="$NOPVH" bs=1 seek=$((off + 8)) conv=notrunc status=none
 fi
 
-boot() { # name kernel-file
-	local name=$1 kernel=$2 log=$WORK/$1.serial.log
+boot() { # name kernel-file cpus
+	local name=$1 kernel=$2 cpus=$3 log=$WORK/$1.serial.log
 	local cmdline="console=ttyS0 noxsave earlyprintk=serial reboot=k panic=-1 vireo.test=$TOKEN"
 	local want="Initmem setup node 0"
+	[ "$cpus" -gt 1 ] && want="Processors: $cpus"
 	[ $PVM = 0 ] && want="VIREO-INIT-OK $TOKEN"
 	: >"$log"
 	local t0=$SECONDS
 	timeout 240 "$VIREO" run --kernel "$kernel" --initrd "$WORK/initrd.cpio.gz" \
-		--cmdline "$cmdline" --memory ${MEM_MB}M --serial "file=$log" \
+		--cmdline "$cmdline" --memory ${MEM_MB}M --cpus "$cpus" --serial "file=$log" \
 		>"$WORK/$name.stdout.log" 2>"$WORK/$name.stderr.log" </dev/null &
 	local pid=$!
 	while kill -0 $pid 2>/dev/null; do
@@ -140,6 +143,15 @@ boot() { # name kernel-file
 		say "not ok" "$name: no 'Initmem setup node 0' in the log"
 	fi
 
+	if [ "$cpus" -gt 1 ]; then
+		if grep -q "Processors: $cpus" "$log" && grep -q "Processor #$((cpus - 1))" "$log" &&
+			grep -q "IOAPIC\[0\]: apic_id $cpus, .*address 0xfec00000" "$log"; then
+			say ok "$name: kernel found $cpus processors and the IOAPIC in vireo's MP table"
+		else
+			say "not ok" "$name: no 'Processors: $cpus' / IOAPIC apic_id $cpus from the MP table"
+		fi
+	fi
+
 	if [ $PVM = 0 ]; then
 		if grep -qF "VIREO-INIT-OK $TOKEN" "$log"; then
 			say ok "$name: initramfs /init ran"
@@ -153,11 +165,11 @@ boot() { # name kernel-file
 	fi
 }
 
-boot vmlinux "$GUEST_DIR/vmlinux"
+boot vmlinux "$GUEST_DIR/vmlinux" 2
 if [ -f "$NOPVH" ]; then
-	boot vmlinux-elf64 "$NOPVH"
+	boot vmlinux-elf64 "$NOPVH" 1
 else
 	say "not ok" "vmlinux has no PVH note to rename"
 fi
-boot bzImage "$GUEST_DIR/bzImage"
+boot bzImage "$GUEST_DIR/bzImage" 1
 exit $fail
