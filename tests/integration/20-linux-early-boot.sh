@@ -4,7 +4,11 @@
 # hvm_start_info) and a copy of vmlinux with its PVH note renamed (plain ELF entry in 64-bit mode,
 # boot_params), each with a random token on the command line and a busybox initramfs.
 #
-# What is asserted comes from the kernel's own log on the serial port:
+# First, images the loader must refuse before any VM exists (exit 2, one line naming the
+# problem): protocol < 2.06, no 64-bit entry, truncated bzImage, too long a command line,
+# segments beyond RAM, 32-bit ELF, ELF for another machine.
+#
+# Then, what is asserted comes from the kernel's own log on the serial port:
 #   - "Command line: ..." shows the command line vireo placed, token included;
 #   - the "BIOS-e820: [mem A-B] usable" lines (vireo's e820 map) add up to the configured
 #     memory less the legacy hole [0x9fc00, 0x100000);
@@ -40,6 +44,36 @@ for t in cpio gzip; do
 	command -v $t >/dev/null || { echo "skip: $t is not installed"; exit 77; }
 done
 [ -x "$BUSYBOX" ] || { echo "skip: busybox-static is not installed"; exit 77; }
+
+# Refused before any VM exists: exit status 2 and one line naming the problem.
+patch() { # src dst offset printf-bytes
+	cp "$1" "$2" && printf "$4" | dd of="$2" bs=1 seek=$(($3)) conv=notrunc status=none
+}
+refused() { # description expected-substring vireo-run-args...
+	local d=$1 want=$2; shift 2
+	"$VIREO" run "$@" >"$WORK/refused.out" 2>"$WORK/refused.err" </dev/null
+	local rc=$? lines; lines=$(wc -l <"$WORK/refused.err")
+	if [ $rc = 2 ] && [ "$lines" = 1 ] && grep -qF -- "$want" "$WORK/refused.err"; then
+		say ok "refused: $d"
+	else
+		say "not ok" "refused: $d: rc=$rc lines=$lines: $(head -2 "$WORK/refused.err")"
+	fi
+}
+patch "$GUEST_DIR/bzImage" "$WORK/old.bz" 0x206 '\x05\x02'
+refused "boot protocol 2.05" "older than 2.06" --kernel "$WORK/old.bz"
+patch "$GUEST_DIR/bzImage" "$WORK/no64.bz" 0x236 '\x00\x00'
+refused "bzImage without a 64-bit entry" "no 64-bit entry" --kernel "$WORK/no64.bz"
+head -c 3000000 "$GUEST_DIR/bzImage" >"$WORK/short.bz"
+refused "truncated bzImage" "syssize" --kernel "$WORK/short.bz"
+refused "command line longer than the kernel takes" "at most 2047" --kernel "$GUEST_DIR/bzImage" \
+	--cmdline "$(head -c 3000 /dev/zero | tr '\0' x)"
+refused "vmlinux segments beyond RAM" "does not fit in guest RAM" --kernel "$GUEST_DIR/vmlinux" \
+	--memory 16M
+head -c 65536 "$GUEST_DIR/vmlinux" >"$WORK/head.vmlinux"
+patch "$WORK/head.vmlinux" "$WORK/elf32" 4 '\x01'
+refused "32-bit ELF" "not ELF64" --kernel "$WORK/elf32"
+patch "$WORK/head.vmlinux" "$WORK/elf-arm" 18 '\x28'
+refused "ELF for another machine" "machine 40" --kernel "$WORK/elf-arm"
 
 PVM=0
 [ -d /sys/module/kvm_pvm ] && PVM=1
