@@ -45,7 +45,8 @@ struct boot_mem_info {
  *      structures (zero page or PVH start_info, e820, GDT, page tables, MP table) into guest
  *      memory and fills *out with the entry state for vCPU 0.
  *   3. x86_vcpu_setup()    per vCPU (id 0 gets *out).
- *   x86_boot_plan_fini()   releases the plan (any time after step 1, also on error paths).
+ *   x86_boot_plan_fini()   releases the plan after a successful step 1 (a failed step 1 has
+ *                          already released everything; calling fini again is harmless).
  *
  * Which entry is used (documented in docs/memory-layout.md):
  *   - a bzImage (boot sector 0xAA55 + "HdrS", protocol >= 2.06, XLF_KERNEL_64): BOOT_LINUX64,
