@@ -117,7 +117,8 @@ int x86_e820_build(const struct boot_mem_info *mi, struct boot_e820_entry *out, 
 int x86_mptable_write(struct guest_mem *gm, unsigned nr_cpus) WUR;
 
 /* CPUID for vCPU `id` of `nr_vcpus`: a malloc'd copy of `supported` with the APIC IDs,
- * topology (leaves 1, 4, 0xB, 0x1F, 0x8000_0008) and hypervisor leaves filled in. */
+ * topology (leaves 1, 4, 0xB, 0x1F; on AMD 0x8000_0008, 0x8000_001E) and the hypervisor
+ * signature leaf filled in. The caller frees *out. */
 int x86_cpuid_build(const struct kvm_cpuid2 *supported, unsigned id, unsigned nr_vcpus,
 		    struct kvm_cpuid2 **out) WUR;
 
