@@ -33,7 +33,10 @@ if [ ! -f "$src/Makefile" ]; then
 fi
 mkdir -p "$obj"
 
-kmake() { make -C "$src" O="$obj" ARCH=x86_64 "$@"; }
+# ARCH stays the default (x86): tinyconfig then starts from a 32-bit base and the fragment's
+# CONFIG_64BIT=y lets olddefconfig give the 64-bit-only options their defaults, which is how
+# ../shared/guest/config-6.12-minimal was made (ARCH=x86_64 would turn them all off instead).
+kmake() { make -C "$src" O="$obj" "$@"; }
 kmake -s tinyconfig
 (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$obj" "$obj/.config" "$fragment" >/dev/null)
 kmake -s olddefconfig

@@ -4,13 +4,19 @@
 # hvm_start_info) and a copy of vmlinux with its PVH note renamed (plain ELF entry in 64-bit mode,
 # boot_params), each with a random token on the command line and a busybox initramfs.
 #
-# What is asserted comes from the kernel's own log on the serial port:
+# First, images the loader must refuse before any VM exists (exit 2, one line naming the
+# problem): protocol < 2.06, no 64-bit entry, truncated bzImage, too long a command line,
+# segments beyond RAM, 32-bit ELF, ELF for another machine.
+#
+# Then, what is asserted comes from the kernel's own log on the serial port:
 #   - "Command line: ..." shows the command line vireo placed, token included;
 #   - the "BIOS-e820: [mem A-B] usable" lines (vireo's e820 map) add up to the configured
 #     memory less the legacy hole [0x9fc00, 0x100000);
 #   - "RAMDISK: [mem A-B]" (bzImage: boot_params ramdisk fields; vmlinux: PVH module list):
 #     the initrd is page-aligned, wholly below the top of RAM and within a page of it;
-#   - "Initmem setup node 0".
+#   - "Initmem setup node 0";
+#   - vmlinux only, with --cpus 2 (later in boot, ~20 s here): the kernel found vireo's MP table
+#     with both processors and the IOAPIC ("Processors: 2", "IOAPIC[0]: apic_id 2").
 #
 # Two host kinds:
 #   - kvm_pvm (/sys/module/kvm_pvm exists, this project's development hosts; see PLATFORM.md):
@@ -38,6 +44,36 @@ for t in cpio gzip; do
 	command -v $t >/dev/null || { echo "skip: $t is not installed"; exit 77; }
 done
 [ -x "$BUSYBOX" ] || { echo "skip: busybox-static is not installed"; exit 77; }
+
+# Refused before any VM exists: exit status 2 and one line naming the problem.
+patch() { # src dst offset printf-bytes
+	cp "$1" "$2" && printf "$4" | dd of="$2" bs=1 seek=$(($3)) conv=notrunc status=none
+}
+refused() { # description expected-substring vireo-run-args...
+	local d=$1 want=$2; shift 2
+	"$VIREO" run "$@" >"$WORK/refused.out" 2>"$WORK/refused.err" </dev/null
+	local rc=$? lines; lines=$(wc -l <"$WORK/refused.err")
+	if [ $rc = 2 ] && [ "$lines" = 1 ] && grep -qF -- "$want" "$WORK/refused.err"; then
+		say ok "refused: $d"
+	else
+		say "not ok" "refused: $d: rc=$rc lines=$lines: $(head -2 "$WORK/refused.err")"
+	fi
+}
+patch "$GUEST_DIR/bzImage" "$WORK/old.bz" 0x206 '\x05\x02'
+refused "boot protocol 2.05" "older than 2.06" --kernel "$WORK/old.bz"
+patch "$GUEST_DIR/bzImage" "$WORK/no64.bz" 0x236 '\x00\x00'
+refused "bzImage without a 64-bit entry" "no 64-bit entry" --kernel "$WORK/no64.bz"
+head -c 3000000 "$GUEST_DIR/bzImage" >"$WORK/short.bz"
+refused "truncated bzImage" "syssize" --kernel "$WORK/short.bz"
+refused "command line longer than the kernel takes" "at most 2047" --kernel "$GUEST_DIR/bzImage" \
+	--cmdline "$(head -c 3000 /dev/zero | tr '\0' x)"
+refused "vmlinux segments beyond RAM" "does not fit in guest RAM" --kernel "$GUEST_DIR/vmlinux" \
+	--memory 16M
+head -c 65536 "$GUEST_DIR/vmlinux" >"$WORK/head.vmlinux"
+patch "$WORK/head.vmlinux" "$WORK/elf32" 4 '\x01'
+refused "32-bit ELF" "not ELF64" --kernel "$WORK/elf32"
+patch "$WORK/head.vmlinux" "$WORK/elf-arm" 18 '\x28'
+refused "ELF for another machine" "machine 40" --kernel "$WORK/elf-arm"
 
 PVM=0
 [ -d /sys/module/kvm_pvm ] && PVM=1
@@ -71,15 +107,16 @@ if [ -n "$off" ]; then
 	printf '\x99' | dd of="$NOPVH" bs=1 seek=$((off + 8)) conv=notrunc status=none
 fi
 
-boot() { # name kernel-file
-	local name=$1 kernel=$2 log=$WORK/$1.serial.log
+boot() { # name kernel-file cpus
+	local name=$1 kernel=$2 cpus=$3 log=$WORK/$1.serial.log
 	local cmdline="console=ttyS0 noxsave earlyprintk=serial reboot=k panic=-1 vireo.test=$TOKEN"
 	local want="Initmem setup node 0"
+	[ "$cpus" -gt 1 ] && want="Processors: $cpus"
 	[ $PVM = 0 ] && want="VIREO-INIT-OK $TOKEN"
 	: >"$log"
 	local t0=$SECONDS
 	timeout 240 "$VIREO" run --kernel "$kernel" --initrd "$WORK/initrd.cpio.gz" \
-		--cmdline "$cmdline" --memory ${MEM_MB}M --serial "file=$log" \
+		--cmdline "$cmdline" --memory ${MEM_MB}M --cpus "$cpus" --serial "file=$log" \
 		>"$WORK/$name.stdout.log" 2>"$WORK/$name.stderr.log" </dev/null &
 	local pid=$!
 	while kill -0 $pid 2>/dev/null; do
@@ -140,6 +177,15 @@ boot() { # name kernel-file
 		say "not ok" "$name: no 'Initmem setup node 0' in the log"
 	fi
 
+	if [ "$cpus" -gt 1 ]; then
+		if grep -q "Processors: $cpus" "$log" && grep -q "Processor #$((cpus - 1))" "$log" &&
+			grep -q "IOAPIC\[0\]: apic_id $cpus, .*address 0xfec00000" "$log"; then
+			say ok "$name: kernel found $cpus processors and the IOAPIC in vireo's MP table"
+		else
+			say "not ok" "$name: no 'Processors: $cpus' / IOAPIC apic_id $cpus from the MP table"
+		fi
+	fi
+
 	if [ $PVM = 0 ]; then
 		if grep -qF "VIREO-INIT-OK $TOKEN" "$log"; then
 			say ok "$name: initramfs /init ran"
@@ -153,11 +199,11 @@ boot() { # name kernel-file
 	fi
 }
 
-boot vmlinux "$GUEST_DIR/vmlinux"
+boot vmlinux "$GUEST_DIR/vmlinux" 2
 if [ -f "$NOPVH" ]; then
-	boot vmlinux-elf64 "$NOPVH"
+	boot vmlinux-elf64 "$NOPVH" 1
 else
 	say "not ok" "vmlinux has no PVH note to rename"
 fi
-boot bzImage "$GUEST_DIR/bzImage"
+boot bzImage "$GUEST_DIR/bzImage" 1
 exit $fail

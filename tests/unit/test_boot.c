@@ -74,7 +74,10 @@ static void expect_fail(const char *kernel, const char *initrd, const char *cmdl
 	struct x86_boot_plan plan;
 	char err[512] = "";
 	int r = x86_boot_prepare(kernel, initrd, cmdline, mem, &plan, err, sizeof(err));
-	x86_boot_plan_fini(&plan);
+	if (r < 0 && (plan.kernel || plan.cmdline || plan.initrd_fd != -1))
+		test_fail_at(__FILE__, __LINE__, "a failed prepare(%s) still holds resources",
+			     kernel ? kernel : "(null)");
+	x86_boot_plan_fini(&plan); /* harmless after a failure */
 	if (r >= 0 || !strstr(err, want) || strchr(err, '\n'))
 		test_fail_at(__FILE__, __LINE__, "prepare(%s): r=%d err='%s', want '%s'",
 			     kernel ? kernel : "(null)", r, err, want);

@@ -83,13 +83,14 @@ static const struct kvm_cpuid_entry2 *cpuid_find(const struct kvm_cpuid2 *c, uin
 
 static uint64_t get_msr(int vcpu, uint32_t index)
 {
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m = {.h.nmsrs = 1, .e.index = index};
-	if (ioctl(vcpu, KVM_GET_MSRS, &m) != 1)
-		return 0xdeadbeefULL;
-	return m.e.data;
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + sizeof(m->entries[0]));
+	uint64_t v = 0xdeadbeefULL;
+	m->nmsrs = 1;
+	m->entries[0].index = index;
+	if (ioctl(vcpu, KVM_GET_MSRS, m) == 1)
+		v = m->entries[0].data;
+	free(m);
+	return v;
 }
 
 TEST(boot_cpuid_build_topology)

@@ -45,7 +45,8 @@ struct boot_mem_info {
  *      structures (zero page or PVH start_info, e820, GDT, page tables, MP table) into guest
  *      memory and fills *out with the entry state for vCPU 0.
  *   3. x86_vcpu_setup()    per vCPU (id 0 gets *out).
- *   x86_boot_plan_fini()   releases the plan (any time after step 1, also on error paths).
+ *   x86_boot_plan_fini()   releases the plan after a successful step 1 (a failed step 1 has
+ *                          already released everything; calling fini again is harmless).
  *
  * Which entry is used (documented in docs/memory-layout.md):
  *   - a bzImage (boot sector 0xAA55 + "HdrS", protocol >= 2.06, XLF_KERNEL_64): BOOT_LINUX64,
@@ -116,7 +117,8 @@ int x86_e820_build(const struct boot_mem_info *mi, struct boot_e820_entry *out, 
 int x86_mptable_write(struct guest_mem *gm, unsigned nr_cpus) WUR;
 
 /* CPUID for vCPU `id` of `nr_vcpus`: a malloc'd copy of `supported` with the APIC IDs,
- * topology (leaves 1, 4, 0xB, 0x1F, 0x8000_0008) and hypervisor leaves filled in. */
+ * topology (leaves 1, 4, 0xB, 0x1F; on AMD 0x8000_0008, 0x8000_001E) and the hypervisor
+ * signature leaf filled in. The caller frees *out. */
 int x86_cpuid_build(const struct kvm_cpuid2 *supported, unsigned id, unsigned nr_vcpus,
 		    struct kvm_cpuid2 **out) WUR;
 

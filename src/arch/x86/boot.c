@@ -111,8 +111,8 @@ static int prepare_initrd(struct x86_boot_plan *plan, const char *path, uint64_t
 	return 0;
 }
 
-int x86_boot_prepare(const char *kernel, const char *initrd, const char *cmdline,
-		     uint64_t mem_size, struct x86_boot_plan *plan, char *err, size_t errlen)
+static int prepare(const char *kernel, const char *initrd, const char *cmdline, uint64_t mem_size,
+		   struct x86_boot_plan *plan, char *err, size_t errlen)
 {
 	uint64_t below = layout_ram_below_4g(mem_size), above = layout_ram_above_4g(mem_size);
 	int r;
@@ -156,6 +156,15 @@ int x86_boot_prepare(const char *kernel, const char *initrd, const char *cmdline
 	if (initrd && *initrd)
 		return prepare_initrd(plan, initrd, below, err, errlen);
 	return 0;
+}
+
+int x86_boot_prepare(const char *kernel, const char *initrd, const char *cmdline,
+		     uint64_t mem_size, struct x86_boot_plan *plan, char *err, size_t errlen)
+{
+	int r = prepare(kernel, initrd, cmdline, mem_size, plan, err, errlen);
+	if (r < 0)
+		x86_boot_plan_fini(plan); /* a failed plan holds nothing */
+	return r;
 }
 
 void x86_boot_plan_fini(struct x86_boot_plan *plan)

@@ -117,9 +117,10 @@ int x86_cpuid_build(const struct kvm_cpuid2 *sup, unsigned id, unsigned nr,
 	memset(sig, 0, sizeof(*sig));
 	sig->function = KVM_CPUID_SIGNATURE;
 	sig->eax = KVM_CPUID_FEATURES;
-	memcpy(&sig->ebx, KVM_SIGNATURE, 4);
-	memcpy(&sig->ecx, &KVM_SIGNATURE[4], 4);
-	memcpy(&sig->edx, &KVM_SIGNATURE[8], 4);
+	static const char kvm_sig[12] = KVM_SIGNATURE;
+	memcpy(&sig->ebx, &kvm_sig[0], 4);
+	memcpy(&sig->ecx, &kvm_sig[4], 4);
+	memcpy(&sig->edx, &kvm_sig[8], 4);
 	c->nent = n;
 	*out = c;
 	return 0;

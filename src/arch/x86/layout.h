@@ -2,15 +2,16 @@
 /*
  * The x86 guest physical memory map, in one place. docs/memory-layout.md explains it.
  *
- *   0x0000_0000  real-mode IVT + BIOS data area
+ *   0x0000_0000  real-mode IVT
  *   0x0000_0400  BIOS data area (EBDA segment at 0x40e, base memory KiB at 0x413)
  *   0x0000_0500  GDT (boot: null, code32, code64, data, 16-byte TSS), 0x0000_0540 IDT (empty)
  *   0x0000_6000  PVH hvm_start_info, 0x6040 its module list, 0x6080 its memory map
- *   0x0000_7000  boot_params (zero page)
+ *   0x0000_7000  boot_params (zero page); 0x8ff0 initial RSP
  *   0x0000_9000  identity page tables: PML4, PDPT, 4 PDs (2 MiB pages, first 4 GiB)
  *   0x0002_0000  kernel command line (up to 64 KiB)
  *   0x0009_fc00  EBDA: MP table
- *   0x000a_0000 - 0x000f_ffff  legacy hole (VGA, option ROMs, BIOS); e820-reserved
+ *   0x000a_0000 - 0x000f_ffff  legacy hole (VGA, option ROMs, BIOS); no RAM in e820
+ *                (0x9fc00-0x9ffff and 0xf0000-0xfffff reserved, the rest a gap)
  *   0x0010_0000  kernel (bzImage protected-mode code / ELF segments at their p_paddr)
  *   ... RAM up to min(mem, 3 GiB)
  *   0xc000_0000 - 0xffff_ffff  32-bit MMIO hole: PCI MMIO32 window, ECAM, IOAPIC, LAPIC, BIOS ROM

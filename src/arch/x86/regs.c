@@ -58,29 +58,32 @@ static int setup_msrs(int vcpu_fd, unsigned id)
 		{.index = MSR_IA32_TSC},
 		{.index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_TYPE_E | MTRR_TYPE_WB},
 	};
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[ARRAY_SIZE(want)];
-	} m;
+	const unsigned total = ARRAY_SIZE(want);
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + total * sizeof(m->entries[0]));
 	unsigned done = 0;
 
+	if (!m)
+		return -ENOMEM;
 	/* KVM_SET_MSRS stops at the first MSR it rejects: skip that one (it keeps its reset
 	 * value, the guest copes) and go on with the rest. */
-	while (done < ARRAY_SIZE(want)) {
-		memset(&m, 0, sizeof(m));
-		m.hdr.nmsrs = (uint32_t)(ARRAY_SIZE(want) - done);
-		memcpy(m.e, want + done, m.hdr.nmsrs * sizeof(m.e[0]));
-		int n = ioctl(vcpu_fd, KVM_SET_MSRS, &m);
-		if (n < 0)
-			return -errno;
+	while (done < total) {
+		m->nmsrs = total - done;
+		memcpy(m->entries, want + done, m->nmsrs * sizeof(m->entries[0]));
+		int n = ioctl(vcpu_fd, KVM_SET_MSRS, m);
+		if (n < 0) {
+			int e = -errno;
+			free(m);
+			return e;
+		}
 		done += (unsigned)n;
-		if (done < ARRAY_SIZE(want)) {
+		if (done < total) {
 			if (id == 0)
 				log_warn("vcpu0: KVM rejects MSR 0x%x; it keeps its reset value",
 					 want[done].index);
 			done++;
 		}
 	}
+	free(m);
 	return 0;
 }
 
