@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* The x86 machine assembly (interim: devices and loaders are wired as their areas land). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "pci/pci.h"
+#include "vmm/machine.h"
+#include "vmm/vm.h"
+
+struct machine {
+	const struct vm_config *cfg;
+	struct pci_bus *pci; /* owned by the vm (vm_add_device), destroyed at vm_destroy */
+};
+
+int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err, size_t errlen)
+{
+	struct machine *m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	m->cfg = cfg;
+	*out = m;
+	return 0;
+}
+
+int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
+{
+	/* Every VM has PCI bus 0 with the host bridge (0xCF8/0xCFC, ECAM). Virtio devices plug
+	 * in with virtio_pci_add(vm, m->pci, vdev, -1, NULL) (pci/virtio_pci.h). */
+	int r = pci_bus_create(vm, &m->pci);
+	if (r < 0) {
+		snprintf(err, errlen, "pci: creating the host bridge: %s", strerror(-r));
+		return r;
+	}
+	snprintf(err, errlen, "machine: not wired yet");
+	return -ENOSYS;
+}
+
+void machine_restore_host(struct machine *m)
+{
+	(void)m;
+}
+
+void machine_destroy(struct machine *m)
+{
+	free(m);
+}
