@@ -19,18 +19,24 @@ if [ ! -f "$IMG" ]; then
 fi
 SIZE=$(stat -c %s "$IMG")
 
-fio_run() { # rw bs qd direct -> "iops mbs cpu_us"
-	local out
-	out=$(fio --name=ref --filename="$IMG" --size="$SIZE" --ioengine="$5" --rw="$1" --bs="$2" \
-		--iodepth="$3" --direct="$4" --time_based --runtime="$TIME" --norandommap \
-		--randrepeat=0 --invalidate=0 --output-format=json 2>/dev/null)
-	python3 -c '
-import json,sys
-t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]
-d=j["read"] if j["read"]["total_ios"] else j["write"]
-ios=d["total_ios"]; rt=j["job_runtime"]/1000.0
-cpu=(j["usr_cpu"]+j["sys_cpu"])/100.0*rt
-print("%.0f %.1f %.2f" % (d["iops"], d["bw_bytes"]/1e6, cpu*1e6/max(ios,1)))' <<<"$out"
+fio_run() { # rw bs qd direct engine -> "iops mbs cpu_us"
+	# CPU is the whole fio process tree (RUSAGE_CHILDREN: io_uring io-wq workers included),
+	# the same accounting bench-blk uses for itself (RUSAGE_SELF); fio's own usr/sys figures
+	# leave the io-wq workers out.
+	python3 - "$IMG" "$SIZE" "$1" "$2" "$3" "$4" "$5" "$TIME" <<'PY'
+import json, resource, subprocess, sys
+img, size, rw, bs, qd, direct, engine, t = sys.argv[1:]
+r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+out = subprocess.run(["fio", "--name=ref", "--filename=" + img, "--size=" + size,
+    "--ioengine=" + engine, "--rw=" + rw, "--bs=" + bs, "--iodepth=" + qd, "--direct=" + direct,
+    "--time_based", "--runtime=" + t, "--norandommap", "--randrepeat=0", "--invalidate=0",
+    "--output-format=json"], capture_output=True, text=True).stdout
+r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+j = json.loads(out[out.index("{"):])["jobs"][0]
+d = j["read"] if j["read"]["total_ios"] else j["write"]
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+print("%.0f %.1f %.2f" % (d["iops"], d["bw_bytes"] / 1e6, cpu * 1e6 / max(d["total_ios"], 1)))
+PY
 }
 
 best() { # keep the triple with the higher IOPS
