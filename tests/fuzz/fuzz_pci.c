@@ -162,8 +162,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (pci_dev_bar_mapped(pd, VPCI_BAR) == PCI_BAR_UNMAPPED && e.kvm.nr_ioevs)
 			abort();
-		bool intx =
-		    pd->intx_level && !(pci_cfg_get16(pd, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
+		bool intx = pd->intx_level &&
+			    !(pci_cfg_get16(pd, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) &&
+			    !msix_enabled(pd->msix);
 		if (e.kvm.levels[pci_slot_irq(SLOT, 1)] != intx)
 			abort();
 	}
