@@ -123,9 +123,6 @@ void pci_bus_destroy(struct pci_bus *bus);
 /* Port 0xCF9 lies inside the 0xCF8 dword: byte accesses to it are handed to these ops at
  * offset 0 (the reset control register's owner registers here instead of on the PIO bus). */
 void pci_bus_set_cf9(struct pci_bus *bus, const struct bus_ops *ops, void *opaque);
-/* The same for the platform's reset register: reset_cf9_create(NULL, ...) then this. */
-struct reset_cf9;
-void pci_bus_attach_cf9(struct pci_bus *bus, struct reset_cf9 *r);
 
 const struct pci_kvm_ops *pci_bus_kvm_ops(struct pci_bus *bus, void **opaque);
 

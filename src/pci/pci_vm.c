@@ -2,7 +2,6 @@
 /* PCI for a real VM: KVM ops over src/kvm/kvm.h, the layout.h windows, VM ownership. */
 #include <errno.h>
 #include "arch/x86/layout.h"
-#include "devices/reset_cf9.h"
 #include "kvm/kvm.h"
 #include "pci/pci.h"
 #include "pci/virtio_pci.h"
@@ -92,26 +91,4 @@ int virtio_pci_add(struct vm *vm, struct pci_bus *bus, struct virtio_dev *vdev, 
 	if (out)
 		*out = v;
 	return 0;
-}
-
-/* 0xCF9 inside the 0xCF8 dword: byte accesses forwarded to the reset control register. */
-static void cf9_read(void *opaque, uint64_t off, void *data, uint32_t len)
-{
-	(void)off;
-	(void)len;
-	*(uint8_t *)data = reset_cf9_read(opaque);
-}
-
-static void cf9_write(void *opaque, uint64_t off, const void *data, uint32_t len)
-{
-	(void)off;
-	(void)len;
-	reset_cf9_write(opaque, *(const uint8_t *)data);
-}
-
-static const struct bus_ops cf9_ops = {.read = cf9_read, .write = cf9_write};
-
-void pci_bus_attach_cf9(struct pci_bus *bus, struct reset_cf9 *r)
-{
-	pci_bus_set_cf9(bus, r ? &cf9_ops : NULL, r);
 }

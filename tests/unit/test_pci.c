@@ -485,7 +485,7 @@ TEST(pci_cf9_reset_register_wired)
 	unsigned resets = 0;
 	struct reset_cf9 *r;
 	REQUIRE(reset_cf9_create(NULL, count_reset, &resets, &r) == 0);
-	pci_bus_attach_cf9(e.pci, r);
+	pci_bus_set_cf9(e.pci, &reset_cf9_ops, r);
 	pio_out(&e, 0xcf9, 1, 0x02);
 	CHECK_EQ(pio_in(&e, 0xcf9, 1), 0x02);
 	CHECK_EQ(resets, 0);
@@ -494,7 +494,7 @@ TEST(pci_cf9_reset_register_wired)
 	/* A dword at 0xCF8 is still CONFIG_ADDRESS, not a reset. */
 	pio_out(&e, 0xcf8, 4, 0x80000600u);
 	CHECK_EQ(resets, 1);
-	pci_bus_attach_cf9(e.pci, NULL);
+	pci_bus_set_cf9(e.pci, NULL, NULL);
 	pio_out(&e, 0xcf9, 1, 0x06);
 	CHECK_EQ(resets, 1);
 	reset_cf9_destroy(r);
