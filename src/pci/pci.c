@@ -251,9 +251,11 @@ static void pci_bus_update_gsi_locked(struct pci_bus *bus, uint32_t gsi, unsigne
 	}
 }
 
+/* INTx is masked by Command.INTx-Disable and while MSI-X is enabled (PCI 3.0 6.8.2). */
 static void pci_dev_intx_refresh_locked(struct pci_dev *d)
 {
-	bool disabled = pci_cfg_get16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
+	bool disabled = (pci_cfg_get16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) ||
+			(d->msix && msix_enabled(d->msix));
 	pci_bus_update_gsi_locked(d->bus, d->intx_gsi, d->slot, d->intx_level && !disabled);
 }
 
@@ -320,13 +322,13 @@ static void pci_cfg_write_locked(struct pci_bus *bus, unsigned slot, unsigned fn
 	bool cmd = range_overlaps(off, len, PCI_COMMAND, PCI_COMMAND + 2);
 	if (cmd || range_overlaps(off, len, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_5 + 4))
 		pci_dev_update_bars(d);
-	if (cmd) {
+	if (d->msix)
+		msix_cap_written(d->msix);
+	if (cmd || d->msix) { /* INTx Disable or MSI-X Enable may have changed */
 		pthread_mutex_lock(&bus->intx_lock);
 		pci_dev_intx_refresh_locked(d);
 		pthread_mutex_unlock(&bus->intx_lock);
 	}
-	if (d->msix)
-		msix_cap_written(d->msix);
 	if (d->ops && d->ops->cfg_write)
 		d->ops->cfg_write(d, off, len, val);
 }

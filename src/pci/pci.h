@@ -11,7 +11,7 @@
  *
  * Threading: config cycles (from any vCPU) are serialised by the bus's config lock; device
  * cfg hooks and bar_remap run with it held. INTx levels have their own lock and may be
- * changed from any thread. Lock order: config lock -> device locks -> MSI-X lock -> INTx lock.
+ * changed from any thread. Lock order: config lock -> device locks -> INTx lock -> MSI-X lock.
  *
  * KVM is reached through struct pci_kvm_ops so unit tests can substitute a fake.
  */

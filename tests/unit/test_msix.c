@@ -245,3 +245,19 @@ TEST(msix_kvm_failure_is_survivable)
 	pci_bus_destroy(b2);
 	mdev_fini(&m);
 }
+
+TEST(msix_enable_masks_intx)
+{
+	struct mdev m;
+	REQUIRE(mdev_init(&m, 1) == 0);
+	uint32_t gsi = pci_slot_irq(MSIX_SLOT, 1);
+	pci_dev_set_intx(&m.pci, true);
+	CHECK_EQ(m.e.kvm.levels[gsi], 1);
+	msix_ctrl(&m, PCI_MSIX_FLAGS_ENABLE);
+	CHECK_EQ(m.e.kvm.levels[gsi], 0);
+	msix_ctrl(&m, 0);
+	CHECK_EQ(m.e.kvm.levels[gsi], 1);
+	pci_dev_set_intx(&m.pci, false);
+	CHECK_EQ(m.e.kvm.levels[gsi], 0);
+	mdev_fini(&m);
+}

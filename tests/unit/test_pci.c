@@ -2,6 +2,7 @@
 /* PCI bus: config mechanism #1, ECAM, config space semantics, BARs, capabilities, INTx. */
 #include <stdlib.h>
 #include "harness.h"
+#include "devices/reset_cf9.h"
 #include "pci_fake.h"
 
 struct tdev {
@@ -470,4 +471,32 @@ TEST(pci_intx_levels)
 	free(a);
 	free(b);
 	free(c);
+}
+
+static void count_reset(void *opaque)
+{
+	(*(unsigned *)opaque)++;
+}
+
+TEST(pci_cf9_reset_register_wired)
+{
+	struct pci_env e;
+	REQUIRE(pci_env_init(&e) == 0);
+	unsigned resets = 0;
+	struct reset_cf9 *r;
+	REQUIRE(reset_cf9_create(NULL, count_reset, &resets, &r) == 0);
+	pci_bus_set_cf9(e.pci, &reset_cf9_ops, r);
+	pio_out(&e, 0xcf9, 1, 0x02);
+	CHECK_EQ(pio_in(&e, 0xcf9, 1), 0x02);
+	CHECK_EQ(resets, 0);
+	pio_out(&e, 0xcf9, 1, 0x06); /* the payload's warm reset */
+	CHECK_EQ(resets, 1);
+	/* A dword at 0xCF8 is still CONFIG_ADDRESS, not a reset. */
+	pio_out(&e, 0xcf8, 4, 0x80000600u);
+	CHECK_EQ(resets, 1);
+	pci_bus_set_cf9(e.pci, NULL, NULL);
+	pio_out(&e, 0xcf9, 1, 0x06);
+	CHECK_EQ(resets, 1);
+	reset_cf9_destroy(r);
+	pci_env_fini(&e);
 }
