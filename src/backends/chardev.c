@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -20,13 +22,22 @@
 #define CHR_IN_CHUNK 64	     /* bytes read from the input fd per event */
 #define CHR_STALL_WAIT_MS 50 /* longest a writer waits for a stalled reader, once */
 
+/* How an fd is used without ever setting O_NONBLOCK on a description others share. */
+enum chr_io {
+	CHR_IO_NONBLOCK, /* our private non-blocking description (reopened pipe/FIFO/tty) */
+	CHR_IO_SOCKET,	 /* shared socket: recv/send with MSG_DONTWAIT */
+	CHR_IO_PLAIN,	 /* regular file, /dev/null: plain I/O never blocks for long */
+	CHR_IO_GUARD,	 /* shared blocking pipe/tty: FIONREAD / poll before 1-byte writes */
+};
+
 struct chardev {
 	enum serial_mode mode;
 	struct ev_loop *loop;
 
 	/* Input: everything below except the consumer is touched only on the loop thread
 	 * (or in create/destroy while the loop does not run). */
-	int in_fd;		 /* -1: no input */
+	int in_fd; /* -1: no input */
+	enum chr_io in_io;
 	int wake_fd;		 /* eventfd: chardev_input_resume() */
 	struct ev_handler *in_h; /* non-NULL while in_fd is watched */
 	struct ev_handler *wake_h;
@@ -42,39 +53,45 @@ struct chardev {
 	int tty_fd;
 	struct termios saved_tio;
 	atomic_bool raw;
-	int flags_fd; /* fd whose file status flags we changed, or -1 */
-	int saved_flags;
-	atomic_bool flags_changed;
 
 	/* Output. */
 	pthread_mutex_t out_lock;
-	int out_fd;	/* -1: discard */
-	bool out_guard; /* blocking fd that may stall (socket): poll before writing */
+	int out_fd; /* -1: discard */
+	enum chr_io out_io;
 	bool out_stalled;
 	bool out_dead;
 	atomic_uint_least64_t dropped;
 };
 
 /* A private, non-blocking file description for fd where possible (pipes, FIFOs, ttys), so
- * O_NONBLOCK never leaks into the description the shell shares with us. Else a plain dup. */
-static int chr_reopen(int fd, int acc, bool *nonblock)
+ * O_NONBLOCK never leaks into the description the shell shares with us. Else a dup, used
+ * per *io without changing its flags. */
+static int chr_reopen(int fd, int acc, enum chr_io *io)
 {
 	struct stat st;
+	int nfd;
 
-	*nonblock = false;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
 		char p[40];
 		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-		int nfd = open(p, acc | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		nfd = open(p, acc | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 		if (nfd >= 0) {
-			*nonblock = true;
+			*io = CHR_IO_NONBLOCK;
 			return nfd;
 		}
 	}
-	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	return nfd < 0 ? -errno : nfd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (nfd < 0)
+		return -errno;
+	if (S_ISSOCK(st.st_mode))
+		*io = CHR_IO_SOCKET;
+	else if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+		*io = CHR_IO_PLAIN;
+	else
+		*io = CHR_IO_GUARD;
+	return nfd;
 }
 
 static size_t chr_deliver(struct chardev *chr, const uint8_t *buf, size_t len)
@@ -100,14 +117,26 @@ static void chr_in_cb(void *opaque, uint32_t events)
 {
 	struct chardev *chr = opaque;
 	uint8_t buf[CHR_IN_CHUNK];
+	size_t want = sizeof(buf);
 	ssize_t n;
 
-	(void)events;
 	if (chr->pend_len) { /* not expected while watched; keep ordering anyway */
 		chr_in_unwatch(chr);
 		return;
 	}
-	n = read(chr->in_fd, buf, sizeof(buf));
+	if (chr->in_io == CHR_IO_GUARD) { /* blocking description: read only what is there */
+		int avail = 0;
+		if (ioctl(chr->in_fd, FIONREAD, &avail) < 0)
+			avail = 0;
+		if (avail <= 0 && !(events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+			return;
+		if (avail > 0 && (size_t)avail < want)
+			want = (size_t)avail;
+	}
+	if (chr->in_io == CHR_IO_SOCKET)
+		n = recv(chr->in_fd, buf, want, MSG_DONTWAIT);
+	else
+		n = read(chr->in_fd, buf, want);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) { /* end of input, or hang-up (EIO on a pty whose master closed) */
@@ -145,7 +174,7 @@ static void chr_wake_cb(void *opaque, uint32_t events)
 	}
 	if (chr->in_h || chr->in_eof || chr->in_fd < 0)
 		return;
-	int r = ev_add(chr->loop, chr->in_fd, EPOLLIN, chr_in_cb, chr, &chr->in_h);
+	int r = ev_add(chr->loop, chr->in_fd, EPOLLIN | EPOLLRDHUP, chr_in_cb, chr, &chr->in_h);
 	if (r == -EPERM) { /* /dev/null or a regular file: epoll cannot watch it */
 		log_debug("chardev: input: stdin cannot be polled; no input");
 		chr->in_eof = true;
@@ -194,8 +223,6 @@ void chardev_restore_terminal(struct chardev *chr)
 			;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
-	if (atomic_exchange(&chr->flags_changed, false))
-		fcntl(chr->flags_fd, F_SETFL, chr->saved_flags);
 }
 
 bool chardev_term_raw(struct chardev *chr)
@@ -217,8 +244,6 @@ static void chr_term_raw(struct chardev *chr)
 
 	if (fg >= 0 && fg != getpgrp()) {
 		log_info("chardev: stdin: terminal not in the foreground; input disabled");
-		if (atomic_exchange(&chr->flags_changed, false))
-			fcntl(chr->flags_fd, F_SETFL, chr->saved_flags);
 		close(chr->in_fd);
 		chr->in_fd = -1;
 		return;
@@ -240,33 +265,21 @@ static void chr_term_raw(struct chardev *chr)
 
 static int chr_open_stdio(struct chardev *chr, char *err, size_t errlen)
 {
-	bool nb;
-	int fd = chr_reopen(STDOUT_FILENO, O_WRONLY, &nb);
-	struct stat st;
+	int fd = chr_reopen(STDOUT_FILENO, O_WRONLY, &chr->out_io);
 
 	if (fd < 0) {
 		snprintf(err, errlen, "serial: stdout: %s", strerror(-fd));
 		return fd;
 	}
 	chr->out_fd = fd;
-	chr->out_guard = !nb && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
-
 	if (!chr->loop)
 		return 0;
-	fd = chr_reopen(STDIN_FILENO, O_RDONLY, &nb);
+	fd = chr_reopen(STDIN_FILENO, O_RDONLY, &chr->in_io);
 	if (fd < 0) {
 		log_info("chardev: stdin: %s; input disabled", strerror(-fd));
 		return 0;
 	}
 	chr->in_fd = fd;
-	if (!nb) { /* shared description (e.g. a socket): set O_NONBLOCK, put it back later */
-		int fl = fcntl(fd, F_GETFL);
-		if (fl >= 0 && !(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0) {
-			chr->flags_fd = fd;
-			chr->saved_flags = fl;
-			atomic_store(&chr->flags_changed, true);
-		}
-	}
 	if (isatty(fd))
 		chr_term_raw(chr);
 	return 0;
@@ -284,9 +297,9 @@ int chardev_create(enum serial_mode mode, const char *path, struct ev_loop *loop
 	}
 	chr->mode = mode;
 	chr->loop = loop;
-	chr->in_fd = chr->out_fd = chr->wake_fd = chr->tty_fd = chr->flags_fd = -1;
+	chr->in_fd = chr->out_fd = chr->wake_fd = chr->tty_fd = -1;
+	chr->in_io = chr->out_io = CHR_IO_PLAIN;
 	atomic_init(&chr->raw, false);
-	atomic_init(&chr->flags_changed, false);
 	atomic_init(&chr->dropped, 0);
 	pthread_mutex_init(&chr->in_lock, NULL);
 	pthread_mutex_init(&chr->out_lock, NULL);
@@ -381,9 +394,17 @@ void chardev_write(struct chardev *chr, const void *buf, size_t len)
 		return;
 	}
 	while (len && !chr->out_dead) {
-		if (chr->out_guard && !chr_wait_writable_locked(chr))
-			break;
-		ssize_t n = write(chr->out_fd, p, len);
+		ssize_t n;
+		if (chr->out_io == CHR_IO_GUARD) {
+			/* A blocking pipe or tty: POLLOUT promises room for one byte. */
+			if (!chr_wait_writable_locked(chr))
+				break;
+			n = write(chr->out_fd, p, 1);
+		} else if (chr->out_io == CHR_IO_SOCKET) {
+			n = send(chr->out_fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		} else {
+			n = write(chr->out_fd, p, len);
+		}
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;

@@ -15,9 +15,12 @@
  * stops reading its input fd and waits for chardev_input_resume() (callable from any thread,
  * e.g. a vCPU that drained the UART FIFO). Nothing is dropped on the input side.
  *
- * chardev_write() never blocks for long: the stdio output fd is a private non-blocking file
- * description where possible; when the reader stalls, vireo waits at most 50 ms once, then
- * drops output (counted, logged rate-limited) until the reader catches up. EPIPE/EIO disable
+ * O_NONBLOCK is never set on a file description vireo shares with others: stdio pipes, FIFOs
+ * and ttys are reopened through /proc/self/fd as private non-blocking descriptions; sockets
+ * use MSG_DONTWAIT; where reopening fails, reads are sized by FIONREAD and writes go one byte
+ * at a time after poll(POLLOUT).
+ * chardev_write() never blocks for long: when the reader stalls, vireo waits at most 50 ms once,
+ * then drops output (counted, logged rate-limited) until the reader catches up. EPIPE/EIO disable
  * output for good (one log line); SIGPIPE must be ignored by main.
  */
 #ifndef VIREO_BACKENDS_CHARDEV_H
@@ -54,7 +57,7 @@ void chardev_set_input(struct chardev *chr, chardev_input_fn fn, void *opaque);
  * (an eventfd write); may be called while holding the consumer's own lock. */
 void chardev_input_resume(struct chardev *chr);
 
-/* Put the terminal back as it was (termios and fd flags). Idempotent, async-signal-safe: may
+/* Put the terminal back as it was (the saved termios). Idempotent, async-signal-safe: may
  * be called from a SIGINT/SIGTERM handler or atexit (clear the pointer the handler uses
  * before chardev_destroy). chardev_destroy calls it too. */
 void chardev_restore_terminal(struct chardev *chr);

@@ -44,7 +44,7 @@ static void cf9_pio_write(void *opaque, uint64_t off, const void *data, uint32_t
 	reset_cf9_write(opaque, *(const uint8_t *)data);
 }
 
-static const struct bus_ops cf9_ops = {.read = cf9_pio_read, .write = cf9_pio_write};
+const struct bus_ops reset_cf9_ops = {.read = cf9_pio_read, .write = cf9_pio_write};
 
 int reset_cf9_create(struct bus *pio, platform_reset_fn on_reset, void *opaque,
 		     struct reset_cf9 **out)
@@ -58,7 +58,7 @@ int reset_cf9_create(struct bus *pio, platform_reset_fn on_reset, void *opaque,
 	r->opaque = opaque;
 	atomic_init(&r->val, 0);
 	if (pio) {
-		int e = bus_insert(pio, CF9_PORT, 1, &cf9_ops, r, "reset-cf9");
+		int e = bus_insert(pio, CF9_PORT, 1, &reset_cf9_ops, r, "reset-cf9");
 		if (e < 0) {
 			free(r);
 			return e;

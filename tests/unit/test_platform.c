@@ -9,6 +9,7 @@
 #include "devices/i8042.h"
 #include "devices/post.h"
 #include "devices/reset_cf9.h"
+#include "pci_fake.h"
 
 static uint8_t rd(struct bus *b, uint16_t port)
 {
@@ -149,8 +150,38 @@ TEST(reset_cf9_semantics)
 	reset_cf9_write(r, 0x06);
 	CHECK_EQ(resets, 3);
 	CHECK_EQ(reset_cf9_read(r), 0x02);
+	uint8_t v = 0x0e;
+	reset_cf9_ops.write(r, 0, &v, 1); /* as the PCI bridge forwards it */
+	CHECK_EQ(resets, 4);
+	reset_cf9_ops.read(r, 0, &v, 1);
+	CHECK_EQ(v, 0x0a);
 	reset_cf9_destroy(r);
 	bus_fini(&pio);
+}
+
+/* As wired in the machine: the PCI host bridge owns 0xCF8-0xCFB and forwards 0xCF9 bytes. */
+TEST(reset_cf9_behind_pci_host_bridge)
+{
+	struct pci_env e;
+	struct reset_cf9 *r;
+	unsigned resets = 0;
+
+	REQUIRE(pci_env_init(&e) == 0);
+	REQUIRE(reset_cf9_create(NULL, count_reset, &resets, &r) == 0);
+	pci_bus_set_cf9(e.pci, &reset_cf9_ops, r);
+	uint32_t addr = 0x80000000u;
+	CHECK(bus_write(&e.pio, 0xcf8, &addr, 4)); /* a CONFIG_ADDRESS dword is no reset */
+	CHECK_EQ(resets, 0);
+	wr(&e.pio, 0xcf9, 0x02);
+	CHECK_EQ(resets, 0);
+	CHECK_EQ(rd(&e.pio, 0xcf9), 0x02);
+	wr(&e.pio, 0xcf9, 0x06);
+	CHECK_EQ(resets, 1);
+	uint32_t back = 0;
+	CHECK(bus_read(&e.pio, 0xcf8, &back, 4));
+	CHECK_EQ(back, 0x80000000u); /* the byte writes did not touch CONFIG_ADDRESS */
+	pci_env_fini(&e);
+	reset_cf9_destroy(r);
 }
 
 TEST(post_port_sink)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 #include "harness.h"
@@ -563,10 +565,105 @@ TEST(chardev_file_and_none_modes)
 	CHECK(memcmp(buf, "new", 3) == 0);
 }
 
+/* Sockets cannot be reopened: per-call MSG_DONTWAIT, the shared description untouched. */
+TEST(chardev_stdio_sockets)
+{
+	int in_sv[2], out_sv[2];
+	struct ev_loop *loop;
+	struct chardev *chr;
+	char err[128];
+	struct sink sk = {.len = 0};
+	static uint8_t big[1 << 20];
+
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, in_sv) == 0);
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, out_sv) == 0);
+	REQUIRE(dup2(in_sv[0], 0) == 0 && dup2(out_sv[0], 1) == 1);
+	close(in_sv[0]);
+	close(out_sv[0]);
+	REQUIRE(ev_loop_create(&loop) == 0);
+	REQUIRE(chardev_create(SERIAL_STDIO, NULL, loop, &chr, err, sizeof(err)) == 0);
+	chardev_set_input(chr, sink_take, &sk);
+	REQUIRE(write(in_sv[1], "abc", 3) == 3);
+	for (int i = 0; i < 10 && sk.len < 3; i++)
+		ev_loop_run_once(loop, 20);
+	CHECK_EQ(sk.len, 3);
+	CHECK(memcmp(sk.buf, "abc", 3) == 0);
+	CHECK_EQ(fcntl(0, F_GETFL) & O_NONBLOCK, 0);
+	CHECK_EQ(fcntl(1, F_GETFL) & O_NONBLOCK, 0);
+	/* output */
+	chardev_write(chr, "xyz", 3);
+	char got[8] = "";
+	CHECK_EQ(read(out_sv[1], got, sizeof(got)), 3);
+	CHECK(memcmp(got, "xyz", 3) == 0);
+	/* a stalled reader costs a bounded wait, then output is dropped */
+	uint64_t t0 = time_now_ns();
+	chardev_write(chr, big, sizeof(big));
+	chardev_write(chr, "x", 1);
+	CHECK((time_now_ns() - t0) / 1000000 < 500);
+	CHECK(chardev_dropped(chr) > 0);
+	/* peer half-closes: EOF, no busy loop */
+	shutdown(in_sv[1], SHUT_WR);
+	for (int i = 0; i < 3; i++)
+		ev_loop_run_once(loop, 20);
+	CHECK_EQ(ev_loop_run_once(loop, 0), 0);
+	/* reader gone: no SIGPIPE, output discarded */
+	close(out_sv[1]);
+	uint64_t d = chardev_dropped(chr);
+	chardev_write(chr, "gone", 4);
+	CHECK_EQ(chardev_dropped(chr), d + 4);
+	chardev_destroy(chr);
+	ev_loop_destroy(loop);
+	close(in_sv[1]);
+}
+
 static bool termios_same(const struct termios *a, const struct termios *b)
 {
 	return a->c_iflag == b->c_iflag && a->c_oflag == b->c_oflag && a->c_cflag == b->c_cflag &&
 	       a->c_lflag == b->c_lflag && memcmp(a->c_cc, b->c_cc, sizeof(a->c_cc)) == 0;
+}
+
+/* A terminal vireo may not reopen (another user's tty): raw mode still works and is undone,
+ * input is read FIONREAD-sized and output poll-guarded, all on the shared blocking fds. */
+TEST(chardev_stdio_unreopenable_tty)
+{
+	struct termios before, now;
+	struct ev_loop *loop;
+	struct chardev *chr;
+	char err[128], got[16] = "";
+	struct sink sk = {.len = 0};
+
+	if (geteuid() != 0)
+		test_skip("needs root to drop privileges");
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (master < 0)
+		test_skip("no ptys");
+	REQUIRE(grantpt(master) == 0 && unlockpt(master) == 0);
+	int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+	REQUIRE(slave >= 0);
+	REQUIRE(fchmod(slave, 0600) == 0);
+	REQUIRE(dup2(slave, 0) == 0 && dup2(slave, 1) == 1);
+	REQUIRE(tcgetattr(0, &before) == 0);
+	REQUIRE(setgid(65534) == 0 && setuid(65534) == 0);
+	REQUIRE(open("/proc/self/fd/0", O_RDONLY | O_NOCTTY) < 0); /* the premise */
+	REQUIRE(ev_loop_create(&loop) == 0);
+	REQUIRE(chardev_create(SERIAL_STDIO, NULL, loop, &chr, err, sizeof(err)) == 0);
+	CHECK(chardev_term_raw(chr));
+	chardev_set_input(chr, sink_take, &sk);
+	REQUIRE(write(master, "in", 2) == 2);
+	for (int i = 0; i < 10 && sk.len < 2; i++)
+		ev_loop_run_once(loop, 20);
+	CHECK_EQ(sk.len, 2);
+	CHECK(memcmp(sk.buf, "in", 2) == 0);
+	CHECK_EQ(ev_loop_run_once(loop, 0), 0); /* nothing left: no busy loop */
+	chardev_write(chr, "out", 3);
+	usleep(10000);
+	CHECK_EQ(read(master, got, sizeof(got)), 3);
+	CHECK(memcmp(got, "out", 3) == 0);
+	CHECK_EQ(fcntl(0, F_GETFL) & O_NONBLOCK, 0);
+	chardev_destroy(chr);
+	REQUIRE(tcgetattr(slave, &now) == 0);
+	CHECK(termios_same(&now, &before));
+	ev_loop_destroy(loop);
 }
 
 TEST(chardev_stdio_tty_raw_and_restored)

@@ -118,8 +118,8 @@ int x86_cpuid_build(const struct kvm_cpuid2 *sup, unsigned id, unsigned nr,
 	sig->function = KVM_CPUID_SIGNATURE;
 	sig->eax = KVM_CPUID_FEATURES;
 	memcpy(&sig->ebx, KVM_SIGNATURE, 4);
-	memcpy(&sig->ecx, KVM_SIGNATURE + 4, 4);
-	memcpy(&sig->edx, KVM_SIGNATURE + 8, 4);
+	memcpy(&sig->ecx, &KVM_SIGNATURE[4], 4);
+	memcpy(&sig->edx, &KVM_SIGNATURE[8], 4);
 	c->nent = n;
 	*out = c;
 	return 0;
