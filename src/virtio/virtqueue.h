@@ -59,6 +59,7 @@ struct virtqueue {
 	uint16_t used_idx;       /* next used ring slot the device fills (shadow of used->idx) */
 	uint16_t signalled_used; /* used_idx at the last interrupt (EVENT_IDX) */
 	bool signalled_used_valid;
+	bool no_notify;          /* vq_set_notification(false) in effect */
 
 	/* Host pointers into guest memory, valid while ready. */
 	const struct guest_mem *mem;
