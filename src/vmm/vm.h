@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include "arch/x86/arch.h"
 #include "base/util.h"
 #include "base/irq.h"
 #include "base/ev_loop.h"
@@ -49,8 +50,11 @@ struct vm {
 	struct vcpu **vcpus;
 	unsigned nr_vcpus;
 	struct vm_device *devices;
-	struct irq_line gsi_line; /* template: .set drives kvm_irq_line; copy and set .gsi */
+	struct boot_entry boot; /* how vCPU 0 starts (filled by the machine setup) */
+	int signal_fd;          /* SIGINT/SIGTERM, read on the loop */
+	struct ev_handler *signal_h;
 
+	uint64_t startup_t0_ns; /* bench: CLOCK_MONOTONIC at exec (VIREO_STARTUP_T0), 0 = off */
 	atomic_bool stopping;
 	int exit_status;
 	char exit_reason[160];
@@ -69,7 +73,11 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 bool vm_is_stopping(struct vm *vm);
 
-/* Start vCPU threads, run the event loop until a stop, join everything. Returns exit status. */
+/* Block SIGINT/SIGTERM in the calling thread (call before creating any thread). */
+int vm_block_signals(void) WUR;
+/* Create and start vCPU threads, run the event loop until a stop, join everything.
+ * Returns the exit status (VM_EXIT_*). */
 int vm_run(struct vm *vm);
+
 
 #endif

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# vireo developer entry point. Each command installs what is missing (Debian 12, as root) first.
+#
+#   ./dev.sh demo    build vireo, a busybox initramfs and the guest kernel, and boot it
+#   ./dev.sh test    build everything and run the whole test suite (what CI runs)
+#   ./dev.sh build   just build (build/vireo)
+#   ./dev.sh setup   just install the Debian packages vireo needs
+#   ./dev.sh bench   run the benchmarks in bench/ (prints figures; see BENCHMARKS.md)
+set -euo pipefail
+cd "$(dirname "$0")"
+SRC_DIR=$(pwd)
+
+# Packages to build and test vireo (peers and tools the tests use included).
+PKGS=(gcc libc6-dev pkg-config meson ninja-build liburing-dev
+      clang lld libclang-rt-14-dev llvm
+      seabios qemu-system-x86 qemu-system-common qemu-utils
+      busybox-static cpio gzip fio hyperfine python3 e2fsprogs util-linux procps kmod)
+# Extra packages to build the guest kernel when ../shared/guest is absent.
+KERNEL_PKGS=(linux-source-6.12 make bc bison flex libelf-dev libssl-dev lz4 xz-utils)
+
+need_root() {
+	if [ "$(id -u)" != 0 ]; then
+		if command -v sudo >/dev/null; then echo sudo; else
+			echo "dev.sh: installing packages needs root (or sudo)" >&2; exit 2; fi
+	fi
+}
+
+install_pkgs() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "dev.sh: installing ${missing[*]}"
+	local s; s=$(need_root)
+	$s apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $s apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+}
+
+build() {
+	if [ ! -f build/build.ninja ]; then
+		meson setup build >/dev/null
+	fi
+	ninja -C build
+}
+
+guest_kernel() {
+	# Prints the path of a bzImage: ../shared/guest when present, else builds one.
+	if [ -f ../shared/guest/bzImage ]; then
+		echo "$(cd ../shared/guest && pwd)/bzImage"
+		return
+	fi
+	install_pkgs "${KERNEL_PKGS[@]}"
+	local out=$SRC_DIR/tests/guest/out/kernel
+	[ -f "$out/bzImage" ] || tests/guest/build-kernel.sh "$out" >&2
+	echo "$out/bzImage"
+}
+
+cmd=${1:-}
+case "$cmd" in
+setup)
+	install_pkgs "${PKGS[@]}"
+	;;
+build)
+	install_pkgs "${PKGS[@]}"
+	build
+	;;
+test)
+	install_pkgs "${PKGS[@]}"
+	exec tests/run.sh
+	;;
+demo)
+	install_pkgs "${PKGS[@]}"
+	build
+	kernel=$(guest_kernel)
+	mkdir -p tests/guest/out
+	tests/guest/mkinitramfs.sh tests/guest/out/demo-initrd.cpio.gz tests/guest/init-demo.sh
+	extra=()
+	if [ -e /sys/module/kvm_pvm ]; then
+		echo "dev.sh: this host's /dev/kvm is kvm_pvm (software KVM): the guest prints its early" \
+		     "boot lines, then stops at its first exception; see README 'Platform note'." >&2
+		extra=(noxsave)
+	fi
+	exec build/vireo run --kernel "$kernel" --initrd tests/guest/out/demo-initrd.cpio.gz \
+		--memory 512M --cpus 2 --cmdline "console=ttyS0 panic=-1 ${extra[*]:-}" "${@:2}"
+	;;
+bench)
+	install_pkgs "${PKGS[@]}"
+	build
+	for b in bench/run-*.sh; do [ -x "$b" ] && "$b"; done
+	;;
+*)
+	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	[ -z "$cmd" ] && exit 2
+	echo "dev.sh: unknown command '$cmd'" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "config/cli.h"
+#include "harness.h"
+
+/* Parse a run command line given as a NULL-terminated list; returns cli_parse_run's result. */
+static int parse(struct vm_config *cfg, char *err, size_t errlen, const char **args)
+{
+	char *argv[32];
+	int argc = 0;
+	argv[argc++] = (char *)"run";
+	for (; *args; args++)
+		argv[argc++] = (char *)*args;
+	argv[argc] = NULL;
+	int lvl = 1;
+	FILE *devnull = fopen("/dev/null", "w");
+	cfg_init(cfg);
+	int r = cli_parse_run(argc, argv, cfg, &lvl, devnull, err, errlen);
+	fclose(devnull);
+	return r;
+}
+
+static const char *kernel_file(void)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/kernel", test_tmpdir());
+	FILE *f = fopen(path, "w");
+	fputs("x", f);
+	fclose(f);
+	return path;
+}
+
+/* Expect a parse error whose one-line message contains `needle`. */
+static void expect_error(const char *needle, const char **args)
+{
+	struct vm_config cfg;
+	char err[512] = "";
+	int r = parse(&cfg, err, sizeof(err), args);
+	if (r >= 0 || !strstr(err, needle) || strchr(err, '\n'))
+		test_fail_at(__FILE__, __LINE__, "expected error containing '%s', got r=%d '%s'",
+			     needle, r, err);
+	cfg_fini(&cfg);
+}
+
+TEST(cli_defaults_and_values)
+{
+	struct vm_config cfg;
+	char err[512] = "";
+	const char *k = kernel_file();
+	const char *args[] = {"--kernel", k, "--cmdline", "console=ttyS0 a=b", "--cpus", "4",
+			      "--memory", "1G", "--serial", "none", NULL};
+	CHECK_EQ(parse(&cfg, err, sizeof(err), args), 0);
+	CHECK_STR(cfg.kernel, k);
+	CHECK_STR(cfg.cmdline, "console=ttyS0 a=b");
+	CHECK_EQ(cfg.cpus, 4);
+	CHECK_EQ(cfg.mem_size, 1ULL << 30);
+	CHECK_EQ(cfg.serial, SERIAL_NONE);
+	cfg_fini(&cfg);
+
+	const char *args2[] = {"--kernel", k, NULL};
+	CHECK_EQ(parse(&cfg, err, sizeof(err), args2), 0);
+	CHECK_EQ(cfg.cpus, 1);
+	CHECK_EQ(cfg.mem_size, 512ULL << 20);
+	CHECK_EQ(cfg.serial, SERIAL_STDIO);
+	cfg_fini(&cfg);
+
+	const char *args3[] = {"--kernel", k, "--serial", "file=/tmp/x.log", NULL};
+	CHECK_EQ(parse(&cfg, err, sizeof(err), args3), 0);
+	CHECK_EQ(cfg.serial, SERIAL_FILE);
+	CHECK_STR(cfg.serial_path, "/tmp/x.log");
+	cfg_fini(&cfg);
+}
+
+TEST(cli_help_returns_1)
+{
+	struct vm_config cfg;
+	char err[64];
+	const char *args[] = {"--help", NULL};
+	CHECK_EQ(parse(&cfg, err, sizeof(err), args), 1);
+	cfg_fini(&cfg);
+}
+
+TEST(cli_bad_inputs_one_line_errors)
+{
+	const char *k = kernel_file();
+	expect_error("--kernel or --firmware is required", (const char *[]){NULL});
+	expect_error("--kernel /nonexistent/bzImage: No such file",
+		     (const char *[]){"--kernel", "/nonexistent/bzImage", NULL});
+	expect_error("--initrd /nonexistent/initrd: No such file",
+		     (const char *[]){"--kernel", k, "--initrd", "/nonexistent/initrd", NULL});
+	expect_error("--memory 0: too small", (const char *[]){"--kernel", k, "--memory", "0", NULL});
+	expect_error("--memory abc: not a size",
+		     (const char *[]){"--kernel", k, "--memory", "abc", NULL});
+	expect_error("more than this host",
+		     (const char *[]){"--kernel", k, "--memory", "64T", NULL});
+	expect_error("multiple of 4K", (const char *[]){"--kernel", k, "--memory", "4097K", NULL});
+	expect_error("--cpus 0: must be a number from 1 to 32",
+		     (const char *[]){"--kernel", k, "--cpus", "0", NULL});
+	expect_error("--cpus 999", (const char *[]){"--kernel", k, "--cpus", "999", NULL});
+	expect_error("--cpus x", (const char *[]){"--kernel", k, "--cpus", "x", NULL});
+	expect_error("unknown option --frobnicate",
+		     (const char *[]){"--kernel", k, "--frobnicate", NULL});
+	expect_error("--memory: missing value", (const char *[]){"--kernel", k, "--memory", NULL});
+	expect_error("unexpected argument 'extra'", (const char *[]){"--kernel", k, "extra", NULL});
+	expect_error("--serial tty: expected stdio, none or file=PATH",
+		     (const char *[]){"--kernel", k, "--serial", "tty", NULL});
+	expect_error("--kernel given twice", (const char *[]){"--kernel", k, "--kernel", k, NULL});
+	expect_error("mutually exclusive",
+		     (const char *[]){"--kernel", k, "--firmware", k, NULL});
+	expect_error("--log-level loud",
+		     (const char *[]){"--kernel", k, "--log-level", "loud", NULL});
+}
+
+TEST(cli_disk_options)
+{
+	struct vm_config cfg;
+	char err[512] = "";
+	const char *k = kernel_file();
+	char disk[300], opt[400];
+	snprintf(disk, sizeof(disk), "%s/disk.img", test_tmpdir());
+	FILE *f = fopen(disk, "w");
+	fclose(f);
+	snprintf(opt, sizeof(opt), "path=%s,readonly=on,serial=abc123,queues=2,queue_size=128",
+		 disk);
+	const char *args[] = {"--kernel", k, "--disk", opt, NULL};
+	CHECK_EQ(parse(&cfg, err, sizeof(err), args), 0);
+	CHECK_EQ(cfg.nr_disks, 1);
+	CHECK_STR(cfg.disks[0].path, disk);
+	CHECK(cfg.disks[0].readonly);
+	CHECK_STR(cfg.disks[0].serial, "abc123");
+	CHECK_EQ(cfg.disks[0].queues, 2);
+	CHECK_EQ(cfg.disks[0].queue_size, 128);
+	cfg_fini(&cfg);
+
+	expect_error("unknown key 'size'", (const char *[]){"--kernel", k, "--disk", "size=1", NULL});
+	expect_error("needs path=FILE", (const char *[]){"--kernel", k, "--disk", "readonly=on", NULL});
+	expect_error("queue_size=100: expected a power of two",
+		     (const char *[]){"--kernel", k, "--disk", "path=/x,queue_size=100", NULL});
+	expect_error("queues=0", (const char *[]){"--kernel", k, "--disk", "path=/x,queues=0", NULL});
+	expect_error("readonly=maybe",
+		     (const char *[]){"--kernel", k, "--disk", "path=/x,readonly=maybe", NULL});
+	expect_error("serial is longer than 20",
+		     (const char *[]){"--kernel", k, "--disk",
+				      "path=/x,serial=123456789012345678901", NULL});
+	expect_error("--disk /nonexistent.img: No such file",
+		     (const char *[]){"--kernel", k, "--disk", "path=/nonexistent.img", NULL});
+	snprintf(opt, sizeof(opt), "path=%s", disk);
+	expect_error("given twice", (const char *[]){"--kernel", k, "--disk", opt, "--disk", opt, NULL});
+}
