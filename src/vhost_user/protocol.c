@@ -10,7 +10,8 @@
 _Static_assert(sizeof(struct vu_hdr) == 12, "vhost-user header is 12 bytes");
 _Static_assert(sizeof(struct vu_vring_addr) == 40, "vring address payload is 40 bytes");
 _Static_assert(sizeof(struct vu_mem_region) == 32, "memory region is 32 bytes");
-_Static_assert(offsetof(struct vu_msg, p) == VU_HDR_SIZE, "payload follows the header");
+_Static_assert(offsetof(struct vu_msg, p) == offsetof(struct vu_msg, hdr) + VU_HDR_SIZE,
+	       "payload follows the header");
 
 static const char *const vu_names[VU_REQUEST_MAX] = {
 	[VU_GET_FEATURES] = "GET_FEATURES",
@@ -283,7 +284,7 @@ int vu_msg_send(int sock, const struct vu_msg *msg, const int *fds, unsigned nfd
 		struct cmsghdr align;
 	} ctl;
 	size_t len = VU_HDR_SIZE + msg->hdr.size;
-	struct iovec iov = {(void *)msg, len};
+	struct iovec iov = {(void *)&msg->hdr, len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
 	if (msg->hdr.size > VU_MAX_PAYLOAD || nfds > VU_MAX_FDS)

@@ -81,7 +81,7 @@ struct vu_hdr {
 	uint32_t request;
 	uint32_t flags;
 	uint32_t size;
-} __attribute__((packed));
+};
 
 struct vu_vring_state {
 	uint32_t index;
@@ -126,10 +126,13 @@ union vu_payload {
 	struct vu_config config;
 };
 
+/* In memory the wire bytes start at &hdr and run contiguously into p: the leading pad puts
+ * the 12-byte header right before the 8-byte aligned payload, so nothing is packed. */
 struct vu_msg {
+	uint32_t pad_;
 	struct vu_hdr hdr;
 	union vu_payload p;
-} __attribute__((packed));
+};
 
 #define VU_HDR_SIZE sizeof(struct vu_hdr)
 #define VU_MAX_PAYLOAD sizeof(union vu_payload)

@@ -4,18 +4,10 @@
 #include <stdio.h>
 #include "arch/x86/arch.h"
 
-int cmd_backend(int argc, char **argv);
-
 __attribute__((weak)) int x86_vcpu_setup(int kvm_sys_fd, int vcpu_fd,
 					 const struct kvm_cpuid2 *supported, unsigned id,
 					 unsigned nr_vcpus, const struct boot_entry *entry,
 					 struct guest_mem *gm)
 {
 	return -ENOSYS;
-}
-
-__attribute__((weak)) int cmd_backend(int argc, char **argv)
-{
-	fputs("vireo: backend: not available in this build\n", stderr);
-	return 2;
 }
