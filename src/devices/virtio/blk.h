@@ -17,5 +17,8 @@
  * "disk /x.img: already in use by another process". */
 int vblk_create(const struct disk_config *cfg, const char *name, struct virtio_dev **out,
 		char *err, size_t errlen) WUR;
+/* Tests/benchmarks: use synchronous preadv/pwritev instead of io_uring from the next
+ * activation on. */
+void vblk_force_sync(struct virtio_dev *dev, bool on);
 
 #endif

@@ -1,0 +1,572 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-blk request handling against a temp file, through the test-side driver. Every
+ * behaviour test runs twice: on the event loop with io_uring (async) and with the synchronous
+ * preadv/pwritev fallback (sync).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include "harness.h"
+#include "vq_driver.h"
+#include "backends/disk.h"
+#include "base/ev_loop.h"
+#include "devices/virtio/blk.h"
+
+#define DISK_SIZE (4u << 20)
+#define QSZ 64
+
+struct tblk {
+	struct virtio_dev *dev;
+	struct ev_loop *loop;
+	struct vqd_mem m;
+	struct vq_driver d;
+	char path[256];
+	unsigned irq_queue, irq_config;
+	uint64_t buf; /* 1 MiB scratch in guest memory */
+};
+
+static void irq_q(void *opaque, uint16_t q)
+{
+	((struct tblk *)opaque)->irq_queue++;
+}
+static void irq_c(void *opaque)
+{
+	((struct tblk *)opaque)->irq_config++;
+}
+static const struct virtio_irq_ops t_irq = {irq_q, irq_c};
+
+static int make_image(char *path, size_t len, uint64_t size)
+{
+	snprintf(path, len, "%s/disk-%d.img", test_tmpdir(), getpid());
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -errno;
+	/* A recognisable pattern: byte i = (i / 512) ^ (i & 0xff). */
+	uint8_t *b = malloc(size);
+	for (uint64_t i = 0; i < size; i++)
+		b[i] = (uint8_t)((i / 512) ^ (i & 0xff));
+	ssize_t w = pwrite(fd, b, size, 0);
+	free(b);
+	close(fd);
+	return w == (ssize_t)size ? 0 : -EIO;
+}
+
+static uint8_t pattern(uint64_t i)
+{
+	return (uint8_t)((i / 512) ^ (i & 0xff));
+}
+
+static struct tblk *tblk_new(bool sync, bool readonly, uint64_t size, uint64_t extra_features)
+{
+	struct tblk *t = calloc(1, sizeof(*t));
+	char err[256];
+	if (!t || make_image(t->path, sizeof(t->path), size) < 0)
+		return NULL;
+	struct disk_config cfg = {.path = t->path, .readonly = readonly, .queues = 1,
+				  .queue_size = QSZ};
+	snprintf(cfg.serial, sizeof(cfg.serial), "VIREO-SERIAL-1");
+	if (vblk_create(&cfg, "blk0", &t->dev, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return NULL;
+	}
+	vblk_force_sync(t->dev, sync);
+	if (!sync && ev_loop_create(&t->loop) < 0)
+		return NULL;
+	if (vqd_mem_init(&t->m, 0, 32 << 20) < 0)
+		return NULL;
+	virtio_dev_attach(t->dev, &t->m.gm, t->loop, &t_irq, t);
+	if (vqd_init(&t->d, &t->m, 0x10000, QSZ) < 0)
+		return NULL;
+	uint8_t st = vqd_negotiate(t->dev, (1ULL << VIRTIO_F_VERSION_1) |
+						   (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | extra_features);
+	if (!(st & VIRTIO_CONFIG_S_FEATURES_OK))
+		return NULL;
+	if (vqd_attach(&t->d, t->dev, 0) < 0)
+		return NULL;
+	virtio_set_status(t->dev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	if (!(virtio_get_status(t->dev) & VIRTIO_CONFIG_S_DRIVER_OK))
+		return NULL;
+	t->buf = vqd_alloc(&t->m, 1 << 20, 4096);
+	return t;
+}
+
+/* Wait (running the loop) for one used element. */
+static bool wait_used(struct tblk *t, uint32_t *id, uint32_t *len)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (vqd_get_used(&t->d, id, len))
+			return true;
+		if (!t->loop)
+			return false;
+		ev_loop_run_once(t->loop, 5);
+	}
+	return false;
+}
+
+struct io_desc {
+	uint32_t type;
+	uint64_t sector;
+	const void *out; /* payload after the header */
+	uint32_t out_len;
+	uint32_t in_len; /* data bytes before the status byte */
+	bool indirect;
+};
+
+/* Send one request; returns the status byte (or -1 when nothing came back) and copies in
+ * data to `in`. used_len gets the used length. */
+static int blk_do(struct tblk *t, const struct io_desc *io, void *in, uint32_t *used_len)
+{
+	uint64_t hdr = t->buf, out = hdr + 16, inb = out + ALIGN_UP(io->out_len, 512) + 512;
+	uint64_t st = inb + ALIGN_UP(io->in_len, 16) + 16;
+	struct virtio_blk_outhdr h = {.type = io->type, .ioprio = 0, .sector = io->sector};
+	memcpy(vqd_hva(&t->m, hdr), &h, sizeof(h));
+	if (io->out_len)
+		memcpy(vqd_hva(&t->m, out), io->out, io->out_len);
+	*(uint8_t *)vqd_hva(&t->m, st) = 0xee;
+	struct vqd_seg s[4];
+	unsigned n = 0;
+	s[n++] = (struct vqd_seg){hdr, 16, false};
+	if (io->out_len)
+		s[n++] = (struct vqd_seg){out, io->out_len, false};
+	if (io->in_len)
+		s[n++] = (struct vqd_seg){inb, io->in_len, true};
+	s[n++] = (struct vqd_seg){st, 1, true};
+	int head = vqd_add(&t->d, s, n, io->indirect);
+	if (head < 0)
+		return -1;
+	virtio_queue_kick(t->dev, 0);
+	uint32_t id, len;
+	if (!wait_used(t, &id, &len) || id != (uint32_t)head)
+		return -1;
+	if (used_len)
+		*used_len = len;
+	if (in && io->in_len)
+		memcpy(in, vqd_hva(&t->m, inb), io->in_len);
+	return *(uint8_t *)vqd_hva(&t->m, st);
+}
+
+#define BOTH(name)                                                                                 \
+	static void name(bool sync);                                                               \
+	TEST(name##_async)                                                                         \
+	{                                                                                          \
+		name(false);                                                                       \
+	}                                                                                          \
+	TEST(name##_sync)                                                                          \
+	{                                                                                          \
+		name(true);                                                                        \
+	}                                                                                          \
+	static void name(bool sync)
+
+BOTH(blk_read_write_roundtrip)
+{
+	struct tblk *t = tblk_new(sync, false, DISK_SIZE, 0);
+	REQUIRE(t);
+	uint8_t in[8192];
+	uint32_t ul = 0;
+	struct io_desc rd = {VIRTIO_BLK_T_IN, 3, NULL, 0, 4096, false};
+	CHECK_EQ(blk_do(t, &rd, in, &ul), VIRTIO_BLK_S_OK);
+	CHECK_EQ(ul, 4097);
+	CHECK_EQ(in[0], pattern(3 * 512));
+	CHECK_EQ(in[4095], pattern(3 * 512 + 4095));
+	uint8_t data[8192];
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	struct io_desc wr = {VIRTIO_BLK_T_OUT, 100, data, 8192, 0, false};
+	CHECK_EQ(blk_do(t, &wr, NULL, &ul), VIRTIO_BLK_S_OK);
+	CHECK_EQ(ul, 1);
+	struct io_desc rd2 = {VIRTIO_BLK_T_IN, 100, NULL, 0, 8192, true};
+	memset(in, 0, sizeof(in));
+	CHECK_EQ(blk_do(t, &rd2, in, NULL), VIRTIO_BLK_S_OK);
+	CHECK(memcmp(in, data, sizeof(data)) == 0);
+	/* And it really is in the file. */
+	int fd = open(t->path, O_RDONLY);
+	uint8_t f[8192];
+	CHECK_EQ(pread(fd, f, sizeof(f), 100 * 512), (ssize_t)sizeof(f));
+	CHECK(memcmp(f, data, sizeof(data)) == 0);
+	close(fd);
+	CHECK(t->irq_queue >= 1);
+	CHECK_EQ(t->irq_config, 0);
+	/* The last sector is readable, one past it is not. */
+	struct io_desc last = {VIRTIO_BLK_T_IN, DISK_SIZE / 512 - 1, NULL, 0, 512, false};
+	CHECK_EQ(blk_do(t, &last, in, NULL), VIRTIO_BLK_S_OK);
+}
+
+BOTH(blk_out_of_range_ioerr)
+{
+	struct tblk *t = tblk_new(sync, false, DISK_SIZE, 0);
+	REQUIRE(t);
+	uint8_t in[1024];
+	struct io_desc a = {VIRTIO_BLK_T_IN, DISK_SIZE / 512, NULL, 0, 512, false};
+	CHECK_EQ(blk_do(t, &a, in, NULL), VIRTIO_BLK_S_IOERR);
+	struct io_desc b = {VIRTIO_BLK_T_IN, DISK_SIZE / 512 - 1, NULL, 0, 1024, false};
+	CHECK_EQ(blk_do(t, &b, in, NULL), VIRTIO_BLK_S_IOERR);
+	struct io_desc c = {VIRTIO_BLK_T_OUT, ~0ULL, in, 512, 0, false};
+	CHECK_EQ(blk_do(t, &c, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	/* Data not a multiple of 512. */
+	struct io_desc d = {VIRTIO_BLK_T_IN, 0, NULL, 0, 100, false};
+	CHECK_EQ(blk_do(t, &d, in, NULL), VIRTIO_BLK_S_IOERR);
+	struct io_desc e = {VIRTIO_BLK_T_OUT, 0, in, 700, 0, false};
+	CHECK_EQ(blk_do(t, &e, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	/* The device keeps working. */
+	CHECK_EQ(t->irq_config, 0);
+	struct io_desc ok = {VIRTIO_BLK_T_IN, 0, NULL, 0, 512, false};
+	CHECK_EQ(blk_do(t, &ok, in, NULL), VIRTIO_BLK_S_OK);
+}
+
+BOTH(blk_tail_not_exposed)
+{
+	struct tblk *t = tblk_new(sync, false, DISK_SIZE + 100, 0);
+	REQUIRE(t);
+	uint64_t cap = 0;
+	virtio_read_config(t->dev, 0, &cap, 8);
+	CHECK_EQ(cap, DISK_SIZE / 512);
+	uint8_t in[512];
+	struct io_desc a = {VIRTIO_BLK_T_IN, DISK_SIZE / 512, NULL, 0, 512, false};
+	CHECK_EQ(blk_do(t, &a, in, NULL), VIRTIO_BLK_S_IOERR);
+}
+
+BOTH(blk_readonly_enforced)
+{
+	struct tblk *t = tblk_new(sync, true, DISK_SIZE, 0);
+	REQUIRE(t);
+	CHECK(virtio_get_device_features(t->dev, 0) & (1u << VIRTIO_BLK_F_RO));
+	CHECK(!(virtio_get_device_features(t->dev, 0) & (1u << VIRTIO_BLK_F_DISCARD)));
+	uint8_t data[512] = {1, 2, 3};
+	struct io_desc wr = {VIRTIO_BLK_T_OUT, 0, data, 512, 0, false};
+	CHECK_EQ(blk_do(t, &wr, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	struct virtio_blk_discard_write_zeroes seg = {.sector = 0, .num_sectors = 8, .flags = 0};
+	struct io_desc wz = {VIRTIO_BLK_T_WRITE_ZEROES, 0, &seg, sizeof(seg), 0, false};
+	CHECK_EQ(blk_do(t, &wz, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	int fd = open(t->path, O_RDONLY);
+	uint8_t f[4];
+	CHECK_EQ(pread(fd, f, 4, 0), 4);
+	CHECK_EQ(f[1], pattern(1));
+	close(fd);
+	/* Reads and flush still work. */
+	struct io_desc rd = {VIRTIO_BLK_T_IN, 0, NULL, 0, 512, false};
+	CHECK_EQ(blk_do(t, &rd, data, NULL), VIRTIO_BLK_S_OK);
+	struct io_desc fl = {VIRTIO_BLK_T_FLUSH, 0, NULL, 0, 0, false};
+	CHECK_EQ(blk_do(t, &fl, NULL, NULL), VIRTIO_BLK_S_OK);
+}
+
+BOTH(blk_flush_get_id_unsupported)
+{
+	struct tblk *t = tblk_new(sync, false, DISK_SIZE, 0);
+	REQUIRE(t);
+	struct io_desc fl = {VIRTIO_BLK_T_FLUSH, 0, NULL, 0, 0, false};
+	CHECK_EQ(blk_do(t, &fl, NULL, NULL), VIRTIO_BLK_S_OK);
+	char id[20];
+	uint32_t ul = 0;
+	struct io_desc gi = {VIRTIO_BLK_T_GET_ID, 0, NULL, 0, 20, false};
+	CHECK_EQ(blk_do(t, &gi, id, &ul), VIRTIO_BLK_S_OK);
+	CHECK_EQ(ul, 21);
+	CHECK(memcmp(id, "VIREO-SERIAL-1\0\0\0\0\0\0", 20) == 0);
+	struct io_desc gl = {10 /* GET_LIFETIME */, 0, NULL, 0, 16, false};
+	CHECK_EQ(blk_do(t, &gl, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
+	struct io_desc junk = {0x12345, 0, NULL, 0, 0, false};
+	CHECK_EQ(blk_do(t, &junk, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(t->irq_config, 0);
+}
+
+static bool range_is_zero(const char *path, uint64_t off, size_t len)
+{
+	uint8_t *b = malloc(len);
+	int fd = open(path, O_RDONLY);
+	bool z = pread(fd, b, len, (off_t)off) == (ssize_t)len;
+	for (size_t i = 0; z && i < len; i++)
+		z = b[i] == 0;
+	close(fd);
+	free(b);
+	return z;
+}
+
+static uint64_t file_blocks(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (uint64_t)st.st_blocks : 0;
+}
+
+BOTH(blk_discard_punches_hole)
+{
+	struct tblk *t = tblk_new(sync, false, DISK_SIZE, 0);
+	REQUIRE(t);
+	CHECK(virtio_get_device_features(t->dev, 0) & (1u << VIRTIO_BLK_F_DISCARD));
+	uint64_t before = file_blocks(t->path);
+	struct virtio_blk_discard_write_zeroes seg[2] = {
+		{.sector = 2048, .num_sectors = 2048, .flags = 0},
+		{.sector = 6000, .num_sectors = 8, .flags = 0},
+	};
+	struct io_desc dc = {VIRTIO_BLK_T_DISCARD, 0, seg, sizeof(seg), 0, false};
+	CHECK_EQ(blk_do(t, &dc, NULL, NULL), VIRTIO_BLK_S_OK);
+	CHECK(range_is_zero(t->path, 2048 * 512, 2048 * 512));
+	CHECK(file_blocks(t->path) < before);
+	CHECK(!range_is_zero(t->path, 4096 * 512, 512));
+	/* The unmap flag on discard, unknown flags, bad payload sizes. */
+	seg[0].flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+	struct io_desc d1 = {VIRTIO_BLK_T_DISCARD, 0, seg, 16, 0, false};
+	CHECK_EQ(blk_do(t, &d1, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
+	seg[0].flags = 0x80;
+	CHECK_EQ(blk_do(t, &d1, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
+	seg[0].flags = 0;
+	struct io_desc d2 = {VIRTIO_BLK_T_DISCARD, 0, seg, 12, 0, false};
+	CHECK_EQ(blk_do(t, &d2, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	seg[0].sector = DISK_SIZE / 512 - 4;
+	CHECK_EQ(blk_do(t, &d1, NULL, NULL), VIRTIO_BLK_S_IOERR);
+}
+
+BOTH(blk_write_zeroes)
+{
+	struct tblk *t = tblk_new(sync, false, DISK_SIZE, 0);
+	REQUIRE(t);
+	struct virtio_blk_discard_write_zeroes seg = {.sector = 10, .num_sectors = 3, .flags = 0};
+	struct io_desc wz = {VIRTIO_BLK_T_WRITE_ZEROES, 0, &seg, sizeof(seg), 0, false};
+	CHECK_EQ(blk_do(t, &wz, NULL, NULL), VIRTIO_BLK_S_OK);
+	CHECK(range_is_zero(t->path, 10 * 512, 3 * 512));
+	CHECK(!range_is_zero(t->path, 13 * 512, 512));
+	CHECK(!range_is_zero(t->path, 9 * 512 + 500, 12));
+	seg = (struct virtio_blk_discard_write_zeroes){
+		.sector = 4096, .num_sectors = 1024, .flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP};
+	CHECK_EQ(blk_do(t, &wz, NULL, NULL), VIRTIO_BLK_S_OK);
+	CHECK(range_is_zero(t->path, 4096 * 512, 1024 * 512));
+	uint8_t in[512];
+	struct io_desc rd = {VIRTIO_BLK_T_IN, 4096, NULL, 0, 512, false};
+	CHECK_EQ(blk_do(t, &rd, in, NULL), VIRTIO_BLK_S_OK);
+	CHECK(in[0] == 0 && in[511] == 0);
+}
+
+/* Framing errors the device cannot answer: NEEDS_RESET, the VMM goes on. */
+static void framing_case(bool sync, unsigned which)
+{
+	struct tblk *t = tblk_new(sync, false, DISK_SIZE, 0);
+	REQUIRE(t);
+	uint64_t b = t->buf;
+	struct virtio_blk_outhdr h = {.type = VIRTIO_BLK_T_IN, .sector = 0};
+	memcpy(vqd_hva(&t->m, b), &h, sizeof(h));
+	struct vqd_seg s[3];
+	unsigned n = 0;
+	switch (which) {
+	case 0: /* header too short */
+		s[n++] = (struct vqd_seg){b, 8, false};
+		s[n++] = (struct vqd_seg){b + 512, 1, true};
+		break;
+	case 1: /* no status byte (no writable part) */
+		s[n++] = (struct vqd_seg){b, 16, false};
+		break;
+	case 2: /* only writable buffers */
+		s[n++] = (struct vqd_seg){b, 513, true};
+		break;
+	}
+	REQUIRE(vqd_add(&t->d, s, n, false) >= 0);
+	virtio_queue_kick(t->dev, 0);
+	CHECK(virtio_get_status(t->dev) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK_EQ(t->irq_config, 1);
+	CHECK(!virtio_queue_enabled(t->dev, 0));
+	/* Reset and start over: the device serves again. */
+	virtio_set_status(t->dev, 0);
+	vqd_fini(&t->d);
+	REQUIRE(vqd_init(&t->d, &t->m, 0x10000, QSZ) == 0);
+	uint8_t st = vqd_negotiate(t->dev, 1ULL << VIRTIO_F_VERSION_1);
+	REQUIRE(vqd_attach(&t->d, t->dev, 0) == 0);
+	virtio_set_status(t->dev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	uint8_t in[512];
+	struct io_desc rd = {VIRTIO_BLK_T_IN, 1, NULL, 0, 512, false};
+	CHECK_EQ(blk_do(t, &rd, in, NULL), VIRTIO_BLK_S_OK);
+	CHECK_EQ(in[5], pattern(512 + 5));
+}
+
+BOTH(blk_header_too_short)
+{
+	framing_case(sync, 0);
+}
+BOTH(blk_status_missing)
+{
+	framing_case(sync, 1);
+}
+BOTH(blk_no_readable_header)
+{
+	framing_case(sync, 2);
+}
+
+/* Short data buffer: read of 512 with status but the data segment is 100 bytes -> IOERR. */
+BOTH(blk_short_data_buffer_ioerr)
+{
+	struct tblk *t = tblk_new(sync, false, DISK_SIZE, 0);
+	REQUIRE(t);
+	uint8_t in[512];
+	struct io_desc rd = {VIRTIO_BLK_T_IN, 0, NULL, 0, 100, false};
+	CHECK_EQ(blk_do(t, &rd, in, NULL), VIRTIO_BLK_S_IOERR);
+	/* GET_ID with a short buffer writes what fits. */
+	struct io_desc gi = {VIRTIO_BLK_T_GET_ID, 0, NULL, 0, 5, false};
+	uint32_t ul = 0;
+	CHECK_EQ(blk_do(t, &gi, in, &ul), VIRTIO_BLK_S_OK);
+	CHECK_EQ(ul, 6);
+	CHECK(memcmp(in, "VIREO", 5) == 0);
+}
+
+/* Many requests in flight at once; reset with I/O outstanding drains it. */
+BOTH(blk_queue_depth_and_reset)
+{
+	struct tblk *t = tblk_new(sync, false, DISK_SIZE,
+				  (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC));
+	REQUIRE(t);
+	int heads[32];
+	for (int i = 0; i < 32; i++) {
+		uint64_t base = t->buf + (uint64_t)i * 8192;
+		struct virtio_blk_outhdr h = {.type = VIRTIO_BLK_T_IN, .sector = (uint64_t)i * 8};
+		memcpy(vqd_hva(&t->m, base), &h, sizeof(h));
+		struct vqd_seg s[] = {{base, 16, false}, {base + 4096, 4096, true},
+				      {base + 16, 1, true}};
+		heads[i] = vqd_add(&t->d, s, 3, i % 2);
+		REQUIRE(heads[i] >= 0);
+	}
+	virtio_queue_kick(t->dev, 0);
+	unsigned got = 0;
+	uint32_t id, len;
+	while (got < 32 && wait_used(t, &id, &len)) {
+		CHECK_EQ(len, 4097);
+		got++;
+	}
+	CHECK_EQ(got, 32);
+	for (int i = 0; i < 32; i++) {
+		uint64_t base = t->buf + (uint64_t)i * 8192;
+		CHECK_EQ(*(uint8_t *)vqd_hva(&t->m, base + 16), VIRTIO_BLK_S_OK);
+		CHECK_EQ(*(uint8_t *)vqd_hva(&t->m, base + 4096 + 7), pattern((uint64_t)i * 4096 + 7));
+	}
+	/* Submit more, reset before running the loop: nothing is left in flight afterwards. */
+	for (int i = 0; i < 8; i++) {
+		uint64_t base = t->buf + (uint64_t)i * 8192;
+		struct vqd_seg s[] = {{base, 16, false}, {base + 4096, 4096, true},
+				      {base + 16, 1, true}};
+		REQUIRE(vqd_add(&t->d, s, 3, false) >= 0);
+	}
+	virtio_queue_kick(t->dev, 0);
+	virtio_set_status(t->dev, 0);
+	CHECK_EQ(virtio_get_status(t->dev), 0);
+	virtio_dev_destroy(t->dev);
+}
+
+TEST(blk_config_space)
+{
+	struct tblk *t = tblk_new(true, false, DISK_SIZE, 0);
+	REQUIRE(t);
+	struct virtio_blk_config c;
+	virtio_read_config(t->dev, 0, &c, sizeof(c));
+	CHECK_EQ(c.capacity, DISK_SIZE / 512);
+	CHECK_EQ(c.blk_size, 512);
+	CHECK(c.seg_max >= 1);
+	CHECK_EQ(c.num_queues, 1);
+	CHECK(c.max_discard_sectors > 0);
+	CHECK(c.max_discard_seg > 0);
+	CHECK(c.max_write_zeroes_sectors > 0);
+	uint32_t f = virtio_get_device_features(t->dev, 0);
+	CHECK(f & (1u << VIRTIO_BLK_F_FLUSH));
+	CHECK(f & (1u << VIRTIO_BLK_F_WRITE_ZEROES));
+	CHECK(!(f & (1u << VIRTIO_BLK_F_MQ)));
+	CHECK(!(f & (1u << VIRTIO_BLK_F_RO)));
+}
+
+TEST(blk_multiqueue)
+{
+	char path[256], err[256];
+	REQUIRE(make_image(path, sizeof(path), DISK_SIZE) == 0);
+	struct disk_config cfg = {.path = path, .queues = 4, .queue_size = 16};
+	struct virtio_dev *dev;
+	REQUIRE(vblk_create(&cfg, "blk1", &dev, err, sizeof(err)) == 0);
+	CHECK(virtio_get_device_features(dev, 0) & (1u << VIRTIO_BLK_F_MQ));
+	uint16_t nq = 0;
+	virtio_read_config(dev, offsetof(struct virtio_blk_config, num_queues), &nq, 2);
+	CHECK_EQ(nq, 4);
+	CHECK_EQ(dev->nr_queues, 4);
+	CHECK_EQ(virtio_queue_max(dev, 3), 16);
+	virtio_dev_destroy(dev);
+}
+
+TEST(blk_io_uring_available)
+{
+	char path[256], err[256];
+	REQUIRE(make_image(path, sizeof(path), DISK_SIZE) == 0);
+	struct disk *d;
+	struct ev_loop *loop;
+	REQUIRE(disk_open(path, false, false, &d, err, sizeof(err)) == 0);
+	REQUIRE(ev_loop_create(&loop) == 0);
+	struct disk_queue *q;
+	REQUIRE(disk_queue_create(d, loop, 8, false, NULL, NULL, &q) == 0);
+#ifdef HAVE_LIBURING
+	if (!disk_queue_is_async(q))
+		test_skip("io_uring unavailable here: the async tests ran the sync fallback");
+	CHECK(disk_queue_is_async(q));
+#else
+	test_skip("built without liburing");
+#endif
+	disk_queue_destroy(q);
+	disk_close(d);
+}
+
+TEST(disk_lock_second_writer_fails)
+{
+	char path[256], err[256];
+	REQUIRE(make_image(path, sizeof(path), DISK_SIZE) == 0);
+	struct disk *d;
+	REQUIRE(disk_open(path, false, false, &d, err, sizeof(err)) == 0);
+	int pfd[2];
+	REQUIRE(pipe(pfd) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct disk *d2;
+		char e2[256] = "";
+		int r1 = disk_open(path, false, false, &d2, e2, sizeof(e2));
+		ssize_t w = write(pfd[1], e2, strlen(e2) + 1);
+		(void)w;
+		char e3[256] = "";
+		int r2 = disk_open(path, true, false, &d2, e3, sizeof(e3)); /* ro vs rw: also busy */
+		_exit(r1 == -EBUSY && r2 == -EBUSY ? 0 : 1);
+	}
+	char msg[256] = "";
+	ssize_t n = read(pfd[0], msg, sizeof(msg) - 1);
+	CHECK(n > 0);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	char want[512];
+	snprintf(want, sizeof(want), "disk %s: already in use by another process", path);
+	CHECK_STR(msg, want);
+	disk_close(d);
+	/* Released on close: a new writer gets it. */
+	REQUIRE(disk_open(path, false, false, &d, err, sizeof(err)) == 0);
+	disk_close(d);
+}
+
+TEST(disk_lock_two_readers_ok)
+{
+	char path[256], err[256];
+	REQUIRE(make_image(path, sizeof(path), DISK_SIZE) == 0);
+	struct disk *d;
+	REQUIRE(disk_open(path, true, false, &d, err, sizeof(err)) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct disk *d2;
+		char e2[256];
+		_exit(disk_open(path, true, false, &d2, e2, sizeof(e2)) == 0 ? 0 : 1);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	disk_close(d);
+}
+
+TEST(disk_open_errors)
+{
+	char err[256];
+	struct disk *d;
+	CHECK_EQ(disk_open("/nonexistent/x.img", false, false, &d, err, sizeof(err)), -ENOENT);
+	CHECK_STR(err, "disk /nonexistent/x.img: No such file or directory");
+	CHECK_EQ(disk_open("/dev/null", false, false, &d, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "disk /dev/null: not a regular file or block device");
+}
