@@ -6,7 +6,7 @@
 # qemu-storage-daemon (proves the suite) and `vireo backend blk`. Host-side checks use
 # cmp on the image, debugfs/e2fsck (e2fsprogs) for the filesystem and stat for holes.
 set -u
-. "$(dirname "$0")/lib-vhost-user.sh"
+. "$(dirname "$0")/lib/vhost-user.sh"
 vu_require
 command -v gcc >/dev/null || skip "gcc missing (builds the guest's blkzero helper)"
 

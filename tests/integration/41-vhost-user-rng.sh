@@ -5,7 +5,7 @@
 # 4 KiB of non-zero, varied bytes from /dev/hwrng. A second guest run against the same daemon
 # proves it serves again after a front-end disconnects and gets different bytes.
 set -u
-. "$(dirname "$0")/lib-vhost-user.sh"
+. "$(dirname "$0")/lib/vhost-user.sh"
 vu_require
 [ -n "${VIREO:-}" ] || skip "VIREO not set"
 
