@@ -167,6 +167,7 @@ static void signal_cb(void *opaque, uint32_t events)
 struct signal_cb_ctx {
 	int fd;
 	struct ev_loop *loop;
+	struct ev_handler *h;
 };
 
 static void signalfd_cb(void *opaque, uint32_t events)
@@ -184,7 +185,7 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 	struct ev_loop *loop = NULL;
 	struct virtio_dev *dev = NULL;
 	struct vu_backend *vb = NULL;
-	struct signal_cb_ctx sig = {-1, NULL};
+	struct signal_cb_ctx sig = {-1, NULL, NULL};
 	sigset_t mask, old;
 	char err[512] = "";
 	char name[48];
@@ -211,7 +212,7 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 	}
 	sig.loop = loop;
 	sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sig.fd < 0 || ev_add(loop, sig.fd, EPOLLIN, signalfd_cb, &sig, NULL) < 0) {
+	if (sig.fd < 0 || ev_add(loop, sig.fd, EPOLLIN, signalfd_cb, &sig, &sig.h) < 0) {
 		fprintf(stderr, "vireo: backend: signalfd: %s\n", strerror(errno));
 		goto out;
 	}
@@ -244,6 +245,8 @@ out:
 		vu_backend_destroy(vb);
 	}
 	virtio_dev_destroy(dev);
+	if (sig.h)
+		ev_del(loop, sig.h);
 	if (sig.fd >= 0)
 		close(sig.fd);
 	ev_loop_destroy(loop);
