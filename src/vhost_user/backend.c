@@ -416,6 +416,7 @@ static int set_features(struct vu_backend *vb, uint64_t f, char *why, size_t why
 		}
 		/* A restart after every ring stopped: begin again from a reset device, keeping
 		 * the ring state the front-end sends next. */
+		log_info("%s: front-end restarts the device", vb->name);
 		device_reset(vb);
 	}
 	int r = virtio_set_features(vb->dev, dev_f);

@@ -4,6 +4,7 @@
 # Disk layout of the 64 MiB test image (offsets in MiB):
 #   [0,32) ext2 made here   [40,44) /pattern.bin written here
 #   [48,52) discarded here   [56,60) zeroed here with BLKZEROOUT
+#   [60,61) written by the multiqueue and stress I/O   61 MiB: the reboot mark
 . /init-common.sh
 mode=$(vt_param mode || echo rw)
 
@@ -20,6 +21,30 @@ vt "mq=$(ls /sys/block/vda/mq | wc -l)"
 vt "cpus=$(nproc)"
 vt "discard_max=$(cat /sys/block/vda/queue/discard_max_bytes)"
 vt "write_zeroes_max=$(cat /sys/block/vda/queue/write_zeroes_max_bytes)"
+
+if [ "$mode" = stress ]; then
+	# I/O on both queues until the host kills QEMU.
+	vt "stress=started"
+	while true; do
+		taskset 1 dd if=/dev/vda of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null
+		taskset 2 dd if=/pattern.bin of=/dev/vda bs=64k count=16 seek=960 oflag=direct 2>/dev/null
+	done
+fi
+if [ "$mode" = reboot ]; then
+	# First boot: leave a mark on the disk and reboot (the device is reset and set up again);
+	# second boot: find it and read the pattern back, then power off.
+	if [ "$(dd if=/dev/vda bs=512 skip=124928 count=1 iflag=direct 2>/dev/null | head -c 17)" = VIREO-REBOOT-MARK ]; then
+		vt "reboot=second"
+		vt "reboot_sha=$(dd if=/dev/vda bs=1M skip=40 count=4 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)"
+		dd if=/dev/zero of=/dev/vda bs=512 seek=124928 count=1 oflag=direct 2>/dev/null
+		vt "done"
+		sync
+		poweroff -f
+	fi
+	echo VIREO-REBOOT-MARK | dd of=/dev/vda bs=512 seek=124928 conv=sync,fsync oflag=direct 2>/dev/null
+	vt "reboot=first"
+	reboot -f
+fi
 
 if [ "$mode" = ro ]; then
 	if dd if=/pattern.bin of=/dev/vda bs=4k count=1 seek=10240 oflag=direct 2>/dev/null; then

@@ -54,6 +54,35 @@ start_backend() { # KIND IMG SOCK MODE LOG -> sets bpid
 	vu_wait_socket "$sock" "$bpid"
 }
 
+# Same back-end, more front-ends: QEMU killed in the middle of I/O, then a guest that reboots
+# (device reset and set up again over the same connection).
+rw_extra_runs() { # KIND SOCK
+	local kind=$1 sock=$2 log=$WORK/$1-stress.console
+	VU_BG=1 vu_qemu "$log" "$initrd" "vt.mode=stress" -chardev "socket,id=c0,path=$sock" \
+		-device vhost-user-blk-pci,chardev=c0,num-queues=2
+	local i
+	for i in $(seq 1 600); do
+		grep -aq 'VT: stress=started' "$log" && break
+		kill -0 "$vu_qemu_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	sleep 1
+	if grep -aq 'VT: stress=started' "$log"; then ok "$kind stress: guest I/O running"; else notok "$kind stress: guest I/O never started (log $log)"; fi
+	kill -KILL "$vu_qemu_pid" 2>/dev/null
+	wait "$vu_qemu_pid" 2>/dev/null
+	vu_pids=("${vu_pids[@]/$vu_qemu_pid/}")
+	sleep 0.5
+	if kill -0 "$bpid" 2>/dev/null; then ok "$kind stress: back-end survived QEMU killed mid-I/O"; else notok "$kind stress: back-end died with QEMU"; fi
+
+	log=$WORK/$kind-reboot.console
+	VU_REBOOT=1 vu_qemu "$log" "$initrd" "vt.mode=reboot" -chardev "socket,id=c0,path=$sock" \
+		-device vhost-user-blk-pci,chardev=c0,num-queues=2
+	check_eq "$kind reboot: qemu exit status" "$?" 0
+	check_eq "$kind reboot: first boot" "$(vt_get "$log" reboot)" first
+	check_eq "$kind reboot: second boot found the mark" "$(grep -ao 'VT: reboot=second' "$log" | head -n1)" "VT: reboot=second"
+	check_eq "$kind reboot: pattern after the reset" "$(vt_get "$log" reboot_sha)" "$(sha256sum "$pattern" | cut -d' ' -f1)"
+}
+
 suite() { # KIND
 	local kind=$1 img=$WORK/$1.img sock=$WORK/$1.sock
 	make_image "$img"
@@ -70,6 +99,7 @@ suite() { # KIND
 	vu_qemu "$log" "$initrd" "vt.mode=rw" -chardev "socket,id=c0,path=$sock" \
 		-device vhost-user-blk-pci,chardev=c0,num-queues=2
 	local qrc=$?
+	rw_extra_runs "$kind" "$sock"
 	vu_stop "$bpid"
 	local brc=$vu_rc
 	check_eq "$kind rw: qemu exit status" "$qrc" 0

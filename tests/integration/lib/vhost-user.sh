@@ -51,11 +51,25 @@ vu_stop() { # PID
 	vu_rc=$rc
 }
 
-# Boot the guest under QEMU TCG with one vhost-user device; console to LOG.
+# Boot the guest under QEMU TCG with one vhost-user device; console to LOG. A guest reboot
+# ends QEMU unless VU_REBOOT=1 (then only a power-off does). Runs in the background when
+# VU_BG=1: then $vu_qemu_pid is QEMU itself (no `timeout` wrapper, so that killing it
+# kills QEMU); the caller bounds its life and the EXIT trap kills it.
 vu_qemu() { # LOG INITRD APPEND DEVICE-ARGS...
 	local log=$1 initrd=$2 append=$3
 	shift 3
-	timeout 120 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 256 -nographic -no-reboot \
+	local noreboot=-no-reboot
+	[ "${VU_REBOOT:-0}" = 1 ] && noreboot=
+	if [ "${VU_BG:-0}" = 1 ]; then
+		qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 256 -nographic $noreboot \
+			-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
+			"$@" -kernel "$GUEST_DIR/bzImage" -initrd "$initrd" \
+			-append "console=ttyS0 panic=-1 rdinit=/init quiet $append" >"$log" 2>&1 </dev/null &
+		vu_qemu_pid=$!
+		vu_pids+=("$vu_qemu_pid")
+		return 0
+	fi
+	timeout 120 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 256 -nographic $noreboot \
 		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 		"$@" -kernel "$GUEST_DIR/bzImage" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 rdinit=/init quiet $append" >"$log" 2>&1 </dev/null
