@@ -25,7 +25,7 @@ void cli_usage_run(FILE *out)
 	      "  --log-level LEVEL    error | warn | info | debug (default warn); -v = info\n"
 	      "  -h, --help           this help\n"
 	      "\n"
-	      "On a terminal, press Ctrl-A then X to stop the VM.\n"
+	      "Ctrl-C (SIGINT) or SIGTERM stops the VM cleanly.\n"
 	      "Exit status: 0 guest powered off or reset, 1 runtime failure, 2 usage error.\n",
 	      out);
 }

@@ -1,41 +1,242 @@
 /* SPDX-License-Identifier: MIT */
-/* The x86 machine assembly (interim: devices and loaders are wired as their areas land). */
+/*
+ * The x86 machine that `vireo run` builds: platform devices (COM1, i8042, CMOS/RTC, POST port,
+ * reset control), PCI bus 0 with the virtio devices, and either a Linux kernel (direct boot)
+ * or firmware (SeaBIOS) with fw_cfg. machine_prepare() does every check that needs no VM.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include "arch/x86/arch.h"
+#include "arch/x86/layout.h"
+#include "backends/chardev.h"
+#include "devices/cmos_rtc.h"
+#include "devices/i8042.h"
+#include "devices/post.h"
+#include "devices/reset_cf9.h"
+#include "devices/serial_8250.h"
+#include "devices/virtio/blk.h"
+#include "firmware/boot_fw.h"
+#include "pci/pci.h"
+#include "pci/virtio_pci.h"
+#include "virtio/virtio.h"
 #include "vmm/machine.h"
 #include "vmm/vm.h"
 
 struct machine {
 	const struct vm_config *cfg;
+	bool have_plan;
+	struct x86_boot_plan plan;
+	/* Devices created before the VM (disks are opened and locked in machine_prepare); handed
+	 * to the VM's PCI bus by machine_build, which then owns them. */
+	struct virtio_dev *disks[VM_MAX_DISKS];
+	char disk_names[VM_MAX_DISKS][16];
+	unsigned nr_disks;
+	struct chardev *console; /* owned by the VM once built; kept to restore the terminal */
+	struct pci_bus *pci;
+	struct reset_cf9 *cf9;
+	struct vm *vm;
 };
 
 int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err, size_t errlen)
 {
 	struct machine *m = calloc(1, sizeof(*m));
+	int r = 0;
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	m->cfg = cfg;
+	if (cfg->kernel) {
+		r = x86_boot_prepare(cfg->kernel, cfg->initrd, cfg->cmdline, cfg->mem_size, &m->plan,
+				     err, errlen);
+		m->have_plan = r == 0;
+	} else if (cfg->firmware) {
+		r = fw_check_image(cfg->firmware, err, errlen);
+	}
+	for (unsigned i = 0; r == 0 && i < cfg->nr_disks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+		if (d->vhost_user) {
+			snprintf(err, errlen,
+				 "--disk vhost-user=%s: the vhost-user frontend is not available in "
+				 "this build",
+				 d->vhost_user);
+			r = -ENOTSUP;
+			break;
+		}
+		snprintf(m->disk_names[i], sizeof(m->disk_names[i]), "blk%u", i);
+		r = vblk_create(d, m->disk_names[i], &m->disks[i], err, errlen);
+		if (r == 0)
+			m->nr_disks = i + 1;
+	}
+	if (r < 0) {
+		machine_destroy(m);
+		return r;
+	}
 	*out = m;
+	return 0;
+}
+
+static void machine_on_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+	vm_request_stop(vm, VM_EXIT_OK, "guest requested reset");
+}
+
+
+static void destroy_chardev(void *p)
+{
+	chardev_destroy(p);
+}
+static void destroy_serial(void *p)
+{
+	serial8250_destroy(p);
+}
+static void destroy_i8042(void *p)
+{
+	i8042_destroy(p);
+}
+static void destroy_post(void *p)
+{
+	post_destroy(p);
+}
+static void destroy_cmos(void *p)
+{
+	cmos_rtc_destroy(p);
+}
+static void destroy_cf9(void *p)
+{
+	reset_cf9_destroy(p);
+}
+
+/* Register a freshly created device for teardown, or destroy it at once on failure. */
+static int own(struct vm *vm, const char *name, void *dev, void (*destroy)(void *), char *err,
+	       size_t errlen)
+{
+	int r = vm_add_device(vm, name, dev, destroy);
+	if (r < 0) {
+		destroy(dev);
+		snprintf(err, errlen, "%s: %s", name, strerror(-r));
+	}
+	return r;
+}
+
+static int build_platform(struct machine *m, struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *cfg = m->cfg;
+	struct serial8250 *uart;
+	struct i8042 *kbd;
+	struct post *post;
+	struct cmos_rtc *cmos;
+	int r;
+
+	r = chardev_create(cfg->serial, cfg->serial_path, vm->loop, &m->console, err, errlen);
+	if (r < 0)
+		return r;
+	if ((r = own(vm, "console", m->console, destroy_chardev, err, errlen)) < 0)
+		return r;
+	r = serial8250_create(&vm->pio, LAYOUT_PIO_SERIAL0, vm_irq_line(vm, LAYOUT_IRQ_SERIAL0),
+			      m->console, &uart);
+	if (r < 0 || (r = own(vm, "serial0", uart, destroy_serial, err, errlen)) < 0)
+		goto fail;
+	r = i8042_create(&vm->pio, machine_on_reset, vm, &kbd);
+	if (r < 0 || (r = own(vm, "i8042", kbd, destroy_i8042, err, errlen)) < 0)
+		goto fail;
+	r = post_create(&vm->pio, LAYOUT_PIO_POST, &post);
+	if (r < 0 || (r = own(vm, "post", post, destroy_post, err, errlen)) < 0)
+		goto fail;
+	r = cmos_rtc_create(&vm->pio, vm->ram_below_4g, vm->ram_above_4g, cfg->cpus, &cmos);
+	if (r < 0 || (r = own(vm, "cmos", cmos, destroy_cmos, err, errlen)) < 0)
+		goto fail;
+	return 0;
+fail:
+	if (!err[0])
+		snprintf(err, errlen, "platform devices: %s", strerror(-r));
+	return r;
+}
+
+static int build_pci(struct machine *m, struct vm *vm, int *boot_slot, char *err, size_t errlen)
+{
+	int r = pci_bus_create(vm, &m->pci);
+	if (r < 0) {
+		snprintf(err, errlen, "pci: creating the host bridge: %s", strerror(-r));
+		return r;
+	}
+	/* 0xCF9 (reset control) sits inside the host bridge's 0xCF8 dword. */
+	r = reset_cf9_create(NULL, machine_on_reset, vm, &m->cf9);
+	if (r < 0 || (r = own(vm, "cf9", m->cf9, destroy_cf9, err, errlen)) < 0) {
+		if (!err[0])
+			snprintf(err, errlen, "cf9: %s", strerror(-r));
+		return r;
+	}
+	pci_bus_set_cf9(m->pci, &reset_cf9_ops, m->cf9);
+
+	*boot_slot = FW_BOOT_NONE;
+	for (unsigned i = 0; i < m->nr_disks; i++) {
+		struct vpci_dev *vp;
+		r = virtio_pci_add(vm, m->pci, m->disks[i], -1, &vp);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot attach to PCI: %s", m->disk_names[i],
+				 strerror(-r));
+			return r;
+		}
+		m->disks[i] = NULL; /* owned by the transport now */
+		if (i == 0)
+			*boot_slot = virtio_pci_pci_dev(vp)->slot;
+	}
 	return 0;
 }
 
 int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
 {
-	(void)m;
-	(void)vm;
-	snprintf(err, errlen, "machine: not wired yet");
-	return -ENOSYS;
+	const struct vm_config *cfg = m->cfg;
+	int boot_slot;
+	int r;
+
+	err[0] = '\0';
+	m->vm = vm;
+	if ((r = build_platform(m, vm, err, errlen)) < 0)
+		return r;
+	if ((r = build_pci(m, vm, &boot_slot, err, errlen)) < 0)
+		return r;
+
+	if (m->have_plan) {
+		struct boot_mem_info mi = {vm->ram_below_4g, vm->ram_above_4g};
+		r = x86_boot_load(&m->plan, &vm->mem, &mi, cfg->cpus, &vm->boot, err, errlen);
+		if (r < 0)
+			return r;
+		r = x86_mptable_write(&vm->mem, cfg->cpus);
+		if (r < 0) {
+			snprintf(err, errlen, "mptable: %s", strerror(-r));
+			return r;
+		}
+		return 0;
+	}
+	struct fw_setup fs = {
+		.firmware = cfg->firmware,
+		.firmware_log = cfg->firmware_log,
+		.boot_pci_dev = boot_slot,
+		.boot_pci_fn = 0,
+		.serial_console = true,
+	};
+	return fw_boot_setup(vm, &fs, &vm->boot, err, errlen);
 }
 
 void machine_restore_host(struct machine *m)
 {
-	(void)m;
+	if (m && m->console)
+		chardev_restore_terminal(m->console);
 }
 
 void machine_destroy(struct machine *m)
 {
+	if (!m)
+		return;
+	for (unsigned i = 0; i < m->nr_disks; i++)
+		if (m->disks[i])
+			virtio_dev_destroy(m->disks[i]);
+	if (m->have_plan)
+		x86_boot_plan_fini(&m->plan);
 	free(m);
 }

@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* TEMPORARY link placeholders (weak) for areas still being merged; removed once they land. */
+/*
+ * TEMPORARY link placeholders (weak) for areas still being merged; removed once they land.
+ * Beware: a weak definition here also satisfies the reference when the real definition sits
+ * in another member of the same static archive, so that member is never linked in. Remove a
+ * placeholder in the same commit that adds the real function.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include "arch/x86/arch.h"
-
-__attribute__((weak)) int x86_vcpu_setup(int kvm_sys_fd, int vcpu_fd,
-					 const struct kvm_cpuid2 *supported, unsigned id,
-					 unsigned nr_vcpus, const struct boot_entry *entry,
-					 struct guest_mem *gm)
-{
-	return -ENOSYS;
-}

@@ -3,8 +3,9 @@
  * The x86 guest physical memory map, in one place. docs/memory-layout.md explains it.
  *
  *   0x0000_0000  real-mode IVT + BIOS data area
- *   0x0000_0500  GDT (boot), 0x0000_0520 IDT (empty)
- *   0x0000_6000  PVH hvm_start_info, then its memory map
+ *   0x0000_0400  BIOS data area (EBDA segment at 0x40e, base memory KiB at 0x413)
+ *   0x0000_0500  GDT (boot: null, code32, code64, data, 16-byte TSS), 0x0000_0540 IDT (empty)
+ *   0x0000_6000  PVH hvm_start_info, 0x6040 its module list, 0x6080 its memory map
  *   0x0000_7000  boot_params (zero page)
  *   0x0000_9000  identity page tables: PML4, PDPT, 4 PDs (2 MiB pages, first 4 GiB)
  *   0x0002_0000  kernel command line (up to 64 KiB)
@@ -21,9 +22,21 @@
 
 #include <stdint.h>
 
+#define LAYOUT_BDA_EBDA_SEG_GPA 0x40eULL /* u16: EBDA segment (0x9fc0) */
+#define LAYOUT_BDA_BASE_MEM_GPA 0x413ULL /* u16: KiB of base memory below the EBDA (639) */
 #define LAYOUT_GDT_GPA 0x500ULL
-#define LAYOUT_IDT_GPA 0x520ULL
+#define LAYOUT_GDT_SIZE 0x30ULL /* 6 slots: null, code32, code64, data, TSS (2 slots) */
+#define LAYOUT_IDT_GPA 0x540ULL
+/* Boot GDT selectors. 0x10/0x18 are what the Linux 64-bit boot protocol asks for
+ * (__BOOT_CS/__BOOT_DS); 0x08 is a flat 32-bit code segment for the PVH entry. */
+#define LAYOUT_SEL_CODE32 0x08
+#define LAYOUT_SEL_CODE64 0x10
+#define LAYOUT_SEL_DATA 0x18
+#define LAYOUT_SEL_TSS 0x20
 #define LAYOUT_PVH_INFO_GPA 0x6000ULL
+#define LAYOUT_PVH_MODLIST_GPA 0x6040ULL
+#define LAYOUT_PVH_MEMMAP_GPA 0x6080ULL
+#define LAYOUT_PVH_MEMMAP_MAX ((LAYOUT_ZERO_PAGE_GPA - LAYOUT_PVH_MEMMAP_GPA) / 24)
 #define LAYOUT_ZERO_PAGE_GPA 0x7000ULL
 #define LAYOUT_BOOT_STACK_GPA 0x8ff0ULL
 #define LAYOUT_PML4_GPA 0x9000ULL
@@ -32,7 +45,9 @@
 #define LAYOUT_CMDLINE_GPA 0x20000ULL
 #define LAYOUT_CMDLINE_MAX 0x10000ULL
 #define LAYOUT_EBDA_GPA 0x9fc00ULL
+#define LAYOUT_EBDA_SIZE 0x400ULL
 #define LAYOUT_MPTABLE_GPA LAYOUT_EBDA_GPA
+#define LAYOUT_BIOS_AREA_GPA 0xf0000ULL /* e820-reserved like a PC's BIOS segment */
 #define LAYOUT_LOW_RAM_END 0x9fc00ULL /* end of usable low RAM (EBDA above) */
 #define LAYOUT_LEGACY_HOLE_START 0xa0000ULL
 #define LAYOUT_LEGACY_HOLE_END 0x100000ULL
@@ -51,6 +66,17 @@
 #define LAYOUT_TSS_GPA 0xfeffd000ULL          /* KVM_SET_TSS_ADDR, 3 pages */
 #define LAYOUT_BIOS_END 0x100000000ULL        /* firmware ROM ends at 4 GiB */
 #define LAYOUT_RAM_ABOVE_4G_START 0x100000000ULL
+
+/* RAM placement for a guest of `mem` bytes: the part below the MMIO hole starts at GPA 0,
+ * the rest starts at 4 GiB. vm.c maps RAM this way and the e820 map describes it. */
+static inline uint64_t layout_ram_below_4g(uint64_t mem)
+{
+	return mem < LAYOUT_MMIO_HOLE_START ? mem : LAYOUT_MMIO_HOLE_START;
+}
+static inline uint64_t layout_ram_above_4g(uint64_t mem)
+{
+	return mem > LAYOUT_MMIO_HOLE_START ? mem - LAYOUT_MMIO_HOLE_START : 0;
+}
 
 #define LAYOUT_IRQ_SERIAL0 4
 #define LAYOUT_PIO_SERIAL0 0x3f8
