@@ -90,9 +90,20 @@ static void vu_notify_queue(void *opaque, uint16_t q)
 static void vu_notify_config(void *opaque)
 {
 	struct vu_backend *vb = opaque;
-	/* Config-change notification needs the back-end request channel, which is not
-	 * offered; the front-end reads config again on its own. */
-	log_rl(LOG_INFO, "%s: config change not forwarded (no back-end channel)", vb->name);
+	uint64_t one = 1;
+
+	if (!vb->dev->failed) {
+		/* A config change needs the back-end request channel, which is not offered;
+		 * the front-end reads config again on its own. */
+		log_rl(LOG_INFO, "%s: config change not forwarded (no back-end channel)", vb->name);
+		return;
+	}
+	/* The device went to NEEDS_RESET (a guest broke the rules): tell the front-end
+	 * through each queue's error eventfd (QEMU logs it). */
+	for (unsigned i = 0; i < vb->nr_queues; i++)
+		if (vb->q[i].err_fd >= 0 && write(vb->q[i].err_fd, &one, sizeof(one)) < 0) {
+			/* saturated: already signalled */
+		}
 }
 
 static const struct virtio_irq_ops vu_irq_ops = {

@@ -447,6 +447,39 @@ TEST(vu_backend_rng_request_end_to_end)
 	close(call);
 }
 
+TEST(vu_backend_guest_error_signals_err_fd)
+{
+	/* A descriptor outside guest RAM fails the device (NEEDS_RESET); the back-end keeps
+	 * the connection, writes the error eventfd and processes nothing more. */
+	struct fe f;
+	struct vq_driver d;
+	fe_init(&f);
+	fe_handshake(&f);
+	fe_mem_table(&f);
+	int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct vu_msg m = mk(VU_SET_VRING_ERR, 8);
+	CHECK_EQ(fe_send(&f, &m, &err, 1), 0);
+	fe_ring(&f, &d, kick, call);
+	struct vqd_seg seg = {MEM_SIZE + 0x1000, 64, true};
+	REQUIRE(vqd_add(&d, &seg, 1, false) >= 0);
+	uint64_t one = 1, v = 0;
+	CHECK_EQ(write(kick, &one, 8), 8);
+	fe_pump(&f);
+	CHECK(f.dev->failed);
+	CHECK_EQ(read(err, &v, 8), 8);
+	CHECK(vu_backend_connected(f.vb));
+	uint32_t id, len;
+	CHECK(!vqd_get_used(&d, &id, &len));
+	/* the front-end still gets answers, and GET_VRING_BASE works */
+	CHECK_EQ(fe_get_u64(&f, VU_GET_QUEUE_NUM), 1);
+	fe_fini(&f);
+	close(kick);
+	close(call);
+	close(err);
+}
+
 /* Send one message that must close the connection; check the back-end did, and that the
  * fds sent with it were not leaked. */
 static void expect_closed(struct vu_msg *m, const int *fds, unsigned nfds, bool handshake)
