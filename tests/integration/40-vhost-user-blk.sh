@@ -57,7 +57,7 @@ start_backend() { # KIND IMG SOCK MODE LOG -> sets bpid
 # Same back-end, more front-ends: QEMU killed in the middle of I/O, then a guest that reboots
 # (device reset and set up again over the same connection).
 rw_extra_runs() { # KIND SOCK
-	local kind=$1 sock=$2 log=$WORK/$1-stress.console
+	local kind=$1 sock=$2 log=$WORK/$1-stress.console.log
 	VU_BG=1 vu_qemu "$log" "$initrd" "vt.mode=stress" -chardev "socket,id=c0,path=$sock" \
 		-device vhost-user-blk-pci,chardev=c0,num-queues=2
 	local i
@@ -74,7 +74,7 @@ rw_extra_runs() { # KIND SOCK
 	sleep 0.5
 	if kill -0 "$bpid" 2>/dev/null; then ok "$kind stress: back-end survived QEMU killed mid-I/O"; else notok "$kind stress: back-end died with QEMU"; fi
 
-	log=$WORK/$kind-reboot.console
+	log=$WORK/$kind-reboot.console.log
 	VU_REBOOT=1 vu_qemu "$log" "$initrd" "vt.mode=reboot" -chardev "socket,id=c0,path=$sock" \
 		-device vhost-user-blk-pci,chardev=c0,num-queues=2
 	check_eq "$kind reboot: qemu exit status" "$?" 0
@@ -90,7 +90,7 @@ suite() { # KIND
 	blocks_before=$(stat -c %b "$img")
 
 	# read-write run
-	local log=$WORK/$kind-rw.console blog=$WORK/$kind-rw.backend
+	local log=$WORK/$kind-rw.console.log blog=$WORK/$kind-rw.backend.log
 	if ! start_backend "$kind" "$img" "$sock" rw "$blog"; then
 		notok "$kind: backend did not start (log $blog)"
 		cat "$blog"
@@ -169,8 +169,8 @@ suite() { # KIND
 	fi
 
 	# read-only run on the same image
-	log=$WORK/$kind-ro.console
-	blog=$WORK/$kind-ro.backend
+	log=$WORK/$kind-ro.console.log
+	blog=$WORK/$kind-ro.backend.log
 	if ! start_backend "$kind" "$img" "$sock" ro "$blog"; then
 		notok "$kind: read-only backend did not start"
 		return

@@ -14,7 +14,7 @@ initrd=$WORK/initrd-rng.cpio.gz
 	"$SRC_DIR/tests/guest/init-common.sh" || exit 1
 
 sock=$WORK/rng.sock
-blog=$WORK/rng.backend
+blog=$WORK/rng.backend.log
 "$VIREO" backend rng --socket "$sock" -v >"$blog" 2>&1 &
 bpid=$!
 vu_pids+=("$bpid")
@@ -26,7 +26,7 @@ fi
 
 shas=()
 for run in 1 2; do
-	log=$WORK/rng-$run.console
+	log=$WORK/rng-$run.console.log
 	vu_qemu "$log" "$initrd" "" -chardev "socket,id=c0,path=$sock" \
 		-device vhost-user-rng-pci,chardev=c0
 	check_eq "run $run: qemu exit status" "$?" 0

@@ -20,15 +20,15 @@ boot() { # KIND IMG SOCK RUN
 	local kind=$1 img=$2 sock=$3 run=$4
 	timeout 120 "$VIREO" run --firmware "$BIOS" --memory 128M \
 		--disk "vhost-user=$sock" \
-		--serial "file=$WORK/$kind-$run.serial" --firmware-log "$WORK/$kind-$run.fw" \
-		>"$WORK/$kind-$run.stdout" 2>"$WORK/$kind-$run.stderr"
+		--serial "file=$WORK/$kind-$run.serial.log" --firmware-log "$WORK/$kind-$run.fw.log" \
+		>"$WORK/$kind-$run.stdout.log" 2>"$WORK/$kind-$run.stderr.log"
 	local rc=$?
 	check_eq "$kind run $run: vireo exit status" "$rc" 0
-	if grep -q "found virtio-blk" "$WORK/$kind-$run.fw"; then ok "$kind run $run: SeaBIOS found the virtio-blk disk"; else notok "$kind run $run: SeaBIOS found no virtio-blk disk ($(tail -n1 "$WORK/$kind-$run.stderr"))"; fi
-	if grep -aq "VIREO-MBR: PASS chs=ok lba=ok write=ok" "$WORK/$kind-$run.serial"; then
+	if grep -q "found virtio-blk" "$WORK/$kind-$run.fw.log"; then ok "$kind run $run: SeaBIOS found the virtio-blk disk"; else notok "$kind run $run: SeaBIOS found no virtio-blk disk ($(tail -n1 "$WORK/$kind-$run.stderr.log"))"; fi
+	if grep -aq "VIREO-MBR: PASS chs=ok lba=ok write=ok" "$WORK/$kind-$run.serial.log"; then
 		ok "$kind run $run: MBR PASS chs=ok lba=ok write=ok"
 	else
-		notok "$kind run $run: MBR line '$(grep -a VIREO-MBR "$WORK/$kind-$run.serial")'"
+		notok "$kind run $run: MBR line '$(grep -a VIREO-MBR "$WORK/$kind-$run.serial.log")'"
 	fi
 	if dd if="$img" bs=512 skip=100 count=1 status=none | cmp -s - "$WORK/marker.bin"; then
 		ok "$kind run $run: the marker sector is in the image"
@@ -38,7 +38,7 @@ boot() { # KIND IMG SOCK RUN
 }
 
 suite() { # KIND
-	local kind=$1 img=$WORK/$1.img sock=$WORK/$1.sock blog=$WORK/$1.backend
+	local kind=$1 img=$WORK/$1.img sock=$WORK/$1.sock blog=$WORK/$1.backend.log
 	if ! python3 "$MBR_DIR/mkdisk.py" --src "$MBR_DIR/mbr.S" --work "$WORK" --out "$img" \
 		--marker "$WORK/marker.bin" >"$WORK/mkdisk.log" 2>&1; then
 		notok "build the MBR disk image"
@@ -76,8 +76,8 @@ suite vireo
 
 # A back-end that is not there: one clear line, usage exit status.
 "$VIREO" run --firmware "$BIOS" --memory 64M --disk "vhost-user=$WORK/nothing.sock" \
-	>"$WORK/nosock.stdout" 2>"$WORK/nosock.stderr"
+	>"$WORK/nosock.stdout.log" 2>"$WORK/nosock.stderr.log"
 rc=$?
 check_eq "missing back-end: exit status" "$rc" 2
-if grep -q "vhost-user=$WORK/nothing.sock: connect" "$WORK/nosock.stderr"; then ok "missing back-end: one-line reason"; else notok "missing back-end: stderr '$(cat "$WORK/nosock.stderr")'"; fi
+if grep -q "vhost-user=$WORK/nothing.sock: connect" "$WORK/nosock.stderr.log"; then ok "missing back-end: one-line reason"; else notok "missing back-end: stderr '$(cat "$WORK/nosock.stderr.log")'"; fi
 exit $vu_fail
