@@ -48,7 +48,7 @@ struct vu_queue {
 	bool kick_set;
 	bool enabled;
 	bool started;
-	uint16_t start_idx; /* last_avail_idx when the ring started */
+	uint16_t seen_idx; /* last_avail_idx when `requests` was last brought up to date */
 	uint64_t requests;
 };
 
@@ -161,7 +161,7 @@ uint64_t vu_backend_queue_requests(struct vu_backend *vb, uint16_t q)
 		return 0;
 	uint64_t n = vb->q[q].requests;
 	if (vb->q[q].started)
-		n += (uint16_t)(virtio_queue_get_last_avail(vb->dev, q) - vb->q[q].start_idx);
+		n += (uint16_t)(virtio_queue_get_last_avail(vb->dev, q) - vb->q[q].seen_idx);
 	return n;
 }
 
@@ -192,6 +192,10 @@ static void kick_cb(void *opaque, uint32_t events)
 		/* a broken kick fd: the next SET_VRING_KICK replaces it */
 	}
 	virtio_queue_kick(q->vb->dev, q->index);
+	/* Count consumed requests often enough that the 16-bit index cannot wrap unseen. */
+	uint16_t idx = virtio_queue_get_last_avail(q->vb->dev, q->index);
+	q->requests += (uint16_t)(idx - q->seen_idx);
+	q->seen_idx = idx;
 }
 
 static void ring_stop(struct vu_backend *vb, struct vu_queue *q)
@@ -201,7 +205,7 @@ static void ring_stop(struct vu_backend *vb, struct vu_queue *q)
 	ev_del(vb->loop, q->kick_h);
 	q->kick_h = NULL;
 	uint16_t idx = virtio_queue_stop(vb->dev, q->index);
-	q->requests += (uint16_t)(idx - q->start_idx);
+	q->requests += (uint16_t)(idx - q->seen_idx);
 	q->started = false;
 }
 
@@ -237,7 +241,7 @@ static int ring_maybe_start(struct vu_backend *vb, struct vu_queue *q, char *why
 			return r;
 		}
 	}
-	q->start_idx = virtio_queue_get_last_avail(vb->dev, q->index);
+	q->seen_idx = virtio_queue_get_last_avail(vb->dev, q->index);
 	q->started = true;
 	/* Buffers made available before the ring started are processed now. */
 	virtio_queue_kick(vb->dev, q->index);
@@ -315,14 +319,28 @@ static int set_mem_table(struct vu_backend *vb, const struct vu_mem_table *t, in
 	}
 	for (unsigned i = 0; i < t->nregions; i++)
 		close_fd(&fds[i]);
+	/* Running rings are stopped (their in-flight I/O drained) across the switch, so no
+	 * request still targets the old mappings when they go. */
+	bool was_started[VU_MAX_QUEUES];
+	for (unsigned i = 0; i < vb->nr_queues; i++) {
+		was_started[i] = vb->q[i].started;
+		ring_stop(vb, &vb->q[i]);
+	}
 	r = virtio_dev_set_mem(vb->dev, &nt->gm);
 	if (r < 0) {
-		snprintf(why, whylen, "new memory table does not hold the running rings");
+		snprintf(why, whylen, "new memory table does not hold the rings");
 		memtab_clear(nt);
 		return r;
 	}
 	vb->cur ^= 1;
 	memtab_clear(&vb->mem[vb->cur ^ 1]);
+	for (unsigned i = 0; i < vb->nr_queues; i++) {
+		if (!was_started[i])
+			continue;
+		r = ring_maybe_start(vb, &vb->q[i], why, whylen);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 fail:
 	memtab_clear(nt);

@@ -429,19 +429,34 @@ TEST(vu_backend_rng_request_end_to_end)
 	CHECK(memcmp(vqd_hva(&f.m, buf), zero, 256) != 0);
 	CHECK_EQ(vu_backend_queue_requests(f.vb, 0), 1);
 
+	/* A new memory table while the ring runs (memory hotplug): the ring is drained,
+	 * switched to the new mappings and keeps working. */
+	const struct guest_mem *old_gm = vu_backend_mem(f.vb);
+	fe_mem_table(&f);
+	CHECK(vu_backend_mem(f.vb) != old_gm);
+	REQUIRE(vu_backend_connected(f.vb));
+	memset(vqd_hva(&f.m, buf), 0, 256);
+	REQUIRE(vqd_add(&d, &seg, 1, false) >= 0);
+	CHECK_EQ(write(kick, &one, 8), 8);
+	fe_pump(&f);
+	REQUIRE(vqd_get_used(&d, &id, &len));
+	CHECK_EQ(len, 256);
+	CHECK(memcmp(vqd_hva(&f.m, buf), zero, 256) != 0);
+	CHECK_EQ(vu_backend_queue_requests(f.vb, 0), 2);
+
 	/* GET_VRING_BASE stops the ring and returns last_avail_idx. */
 	struct vu_msg m = mk(VU_GET_VRING_BASE, 8), r;
 	CHECK_EQ(fe_send(&f, &m, NULL, 0), 0);
 	CHECK_EQ(fe_recv(&f, &r), 1);
 	CHECK_EQ(r.hdr.size, 8);
 	CHECK_EQ(r.p.state.index, 0);
-	CHECK_EQ(r.p.state.num, 1);
+	CHECK_EQ(r.p.state.num, 2);
 	/* a stopped ring does not process new buffers */
 	REQUIRE(vqd_add(&d, &seg, 1, false) >= 0);
 	CHECK_EQ(write(kick, &one, 8), 8);
 	fe_pump(&f);
 	CHECK(!vqd_get_used(&d, &id, &len));
-	CHECK_EQ(vu_backend_queue_requests(f.vb, 0), 1);
+	CHECK_EQ(vu_backend_queue_requests(f.vb, 0), 2);
 	fe_fini(&f);
 	close(kick);
 	close(call);
