@@ -190,6 +190,7 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 	char err[512] = "";
 	char name[48];
 	int status = 1;
+	bool served = false;
 	int r;
 
 	sigemptyset(&mask);
@@ -202,7 +203,7 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 	r = t->create(o, &dev, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "vireo: %s\n", err);
-		status = r == -EINVAL ? EXIT_USAGE : 1;
+		status = EXIT_USAGE; /* like `vireo run`: a disk that cannot be used is bad config */
 		goto out;
 	}
 	r = ev_loop_create(&loop);
@@ -226,10 +227,11 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 	if (r < 0) {
 		fprintf(stderr, "vireo: backend %s: cannot listen on %s: %s\n", t->name, o->socket,
 			strerror(-r));
-		status = r == -EEXIST || r == -ENAMETOOLONG ? EXIT_USAGE : 1;
+		status = EXIT_USAGE;
 		goto out;
 	}
 	log_info("%s: listening on %s", name, o->socket);
+	served = true;
 	r = ev_loop_run(loop);
 	if (r < 0) {
 		fprintf(stderr, "vireo: backend %s: event loop: %s\n", t->name, strerror(-r));
@@ -239,7 +241,7 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 out:
 	if (vb) {
 		vu_backend_disconnect(vb);
-		for (uint16_t q = 0; q < vu_backend_nr_queues(vb); q++)
+		for (uint16_t q = 0; served && q < vu_backend_nr_queues(vb); q++)
 			fprintf(stderr, "vireo: %s: queue %u: %llu requests\n", dev->name, q,
 				(unsigned long long)vu_backend_queue_requests(vb, q));
 		vu_backend_destroy(vb);
