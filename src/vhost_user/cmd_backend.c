@@ -226,7 +226,7 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 	r = vu_backend_listen(vb, o->socket);
 	if (r < 0) {
 		fprintf(stderr, "vireo: backend %s: cannot listen on %s: %s\n", t->name, o->socket,
-			strerror(-r));
+			r == -EEXIST ? "exists and is not a socket" : strerror(-r));
 		status = EXIT_USAGE;
 		goto out;
 	}
