@@ -69,8 +69,8 @@ static void die(const char *what)
 	exit(1);
 }
 
-static void xfer(struct bench *b, uint32_t req, const void *payload, uint32_t size,
-		 const int *fds, unsigned nfds, struct vu_msg *reply)
+static void xfer(struct bench *b, uint32_t req, const void *payload, uint32_t size, const int *fds,
+		 unsigned nfds, struct vu_msg *reply)
 {
 	struct vu_msg m;
 	memset(&m, 0, sizeof(m));
@@ -133,9 +133,11 @@ static void setup(struct bench *b, const char *path)
 			if (r.hdr.size == VU_CONFIG_HDR_SIZE + 8 && r.p.config.size == 8)
 				memcpy(&b->capacity, r.p.config.data, 8);
 			if (getenv("BENCH_DEBUG"))
-				fprintf(stderr, "pf 0x%llx config reply req %u size %u cfg size %u cap %llu\n",
-					(unsigned long long)pf, r.hdr.request, r.hdr.size,
-					r.p.config.size, (unsigned long long)b->capacity);
+				fprintf(
+				    stderr,
+				    "pf 0x%llx config reply req %u size %u cfg size %u cap %llu\n",
+				    (unsigned long long)pf, r.hdr.request, r.hdr.size,
+				    r.p.config.size, (unsigned long long)b->capacity);
 		}
 	}
 	if (!b->capacity)
@@ -227,8 +229,8 @@ static void kick(struct bench *b)
 /* Reap completions; returns how many, resubmitting each while `resubmit`. */
 static unsigned reap(struct bench *b, bool resubmit, uint64_t *ios)
 {
-	uint16_t used = __atomic_load_n((uint16_t *)(void *)(b->ram + USED_GPA + 2),
-					__ATOMIC_ACQUIRE);
+	uint16_t used =
+	    __atomic_load_n((uint16_t *)(void *)(b->ram + USED_GPA + 2), __ATOMIC_ACQUIRE);
 	unsigned n = 0;
 	while (b->last_used != used) {
 		uint32_t id;
@@ -268,8 +270,8 @@ static uint64_t proc_cpu_ticks(int pid)
 	buf[n] = 0;
 	char *p = strrchr(buf, ')');
 	unsigned long long ut = 0, stt = 0;
-	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			&stt) == 2)
+	if (p &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) == 2)
 		return ut + stt;
 	return 0;
 }
@@ -282,27 +284,44 @@ static int cmp_u64(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	struct bench b = {.rw = "randread", .bs = 4096, .qd = 1, .poll_mode = true,
-			  .rng = 0x9e3779b97f4a7c15ull};
+	struct bench b = {
+	    .rw = "randread", .bs = 4096, .qd = 1, .poll_mode = true, .rng = 0x9e3779b97f4a7c15ull};
 	const char *sock = NULL, *label = "backend";
 	double runtime = 5;
 	int bpid = 0;
 	static const struct option opts[] = {
-		{"socket", 1, 0, 's'}, {"rw", 1, 0, 'r'}, {"bs", 1, 0, 'b'},
-		{"qd", 1, 0, 'q'},     {"runtime", 1, 0, 't'}, {"wait", 1, 0, 'w'},
-		{"backend-pid", 1, 0, 'p'}, {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
+	    {"socket", 1, 0, 's'},	{"rw", 1, 0, 'r'},	{"bs", 1, 0, 'b'},
+	    {"qd", 1, 0, 'q'},		{"runtime", 1, 0, 't'}, {"wait", 1, 0, 'w'},
+	    {"backend-pid", 1, 0, 'p'}, {"label", 1, 0, 'l'},	{0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': sock = optarg; break;
-		case 'r': b.rw = optarg; break;
-		case 'b': b.bs = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 'q': b.qd = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 't': runtime = strtod(optarg, NULL); break;
-		case 'w': b.poll_mode = strcmp(optarg, "event") != 0; break;
-		case 'p': bpid = atoi(optarg); break;
-		case 'l': label = optarg; break;
-		default: return 2;
+		case 's':
+			sock = optarg;
+			break;
+		case 'r':
+			b.rw = optarg;
+			break;
+		case 'b':
+			b.bs = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'q':
+			b.qd = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 't':
+			runtime = strtod(optarg, NULL);
+			break;
+		case 'w':
+			b.poll_mode = strcmp(optarg, "event") != 0;
+			break;
+		case 'p':
+			bpid = atoi(optarg);
+			break;
+		case 'l':
+			label = optarg;
+			break;
+		default:
+			return 2;
 		}
 	}
 	if (!sock || b.qd == 0 || b.qd > MAX_QD || b.bs == 0 || b.bs % 512 || b.bs > (1u << 20))
@@ -365,12 +384,12 @@ int main(int argc, char **argv)
 	qsort(b.lat, b.nlat, sizeof(*b.lat), cmp_u64);
 	double p50 = b.nlat ? (double)b.lat[b.nlat / 2] / 1e3 : 0;
 	double p99 = b.nlat ? (double)b.lat[(size_t)((double)b.nlat * 0.99)] / 1e3 : 0;
-	double cpu_us = bpid && ios ? (double)(cpu1 - cpu0) * 1e6 / (double)sysconf(_SC_CLK_TCK) /
-					      (double)ios
-				    : 0;
+	double cpu_us =
+	    bpid && ios ? (double)(cpu1 - cpu0) * 1e6 / (double)sysconf(_SC_CLK_TCK) / (double)ios
+			: 0;
 	printf("%-8s %-9s %7u %3u %-5s %10.0f %9.1f %9.1f %9.1f %8.2f\n", label, b.rw, b.bs, b.qd,
-	       b.poll_mode ? "poll" : "event", (double)ios / secs,
-	       (double)ios * b.bs / secs / 1e6, p50, p99, cpu_us);
+	       b.poll_mode ? "poll" : "event", (double)ios / secs, (double)ios * b.bs / secs / 1e6,
+	       p50, p99, cpu_us);
 	/* Stop the ring (drains on the back-end) before leaving. */
 	struct vu_vring_state st = {0, 0};
 	struct vu_msg r;

@@ -18,7 +18,7 @@
 #include "vhost_user/backend.h"
 
 #define VU_OFFERED_PROTOCOL_FEATURES                                                               \
-	((1ULL << VU_PROTOCOL_F_MQ) | (1ULL << VU_PROTOCOL_F_REPLY_ACK) |                         \
+	((1ULL << VU_PROTOCOL_F_MQ) | (1ULL << VU_PROTOCOL_F_REPLY_ACK) |                          \
 	 (1ULL << VU_PROTOCOL_F_CONFIG) | (1ULL << VU_PROTOCOL_F_RESET_DEVICE))
 /* A front-end that stalls mid-message for this long is dropped. */
 #define VU_RECV_TIMEOUT_S 5
@@ -107,8 +107,8 @@ static void vu_notify_config(void *opaque)
 }
 
 static const struct virtio_irq_ops vu_irq_ops = {
-	.notify_queue = vu_notify_queue,
-	.notify_config = vu_notify_config,
+    .notify_queue = vu_notify_queue,
+    .notify_config = vu_notify_config,
 };
 
 static void vu_no_notify_queue(void *opaque, uint16_t q)
@@ -120,8 +120,8 @@ static void vu_no_notify_config(void *opaque)
 }
 
 static const struct virtio_irq_ops vu_no_irq_ops = {
-	.notify_queue = vu_no_notify_queue,
-	.notify_config = vu_no_notify_config,
+    .notify_queue = vu_no_notify_queue,
+    .notify_config = vu_no_notify_config,
 };
 static const struct guest_mem vu_no_mem;
 
@@ -273,8 +273,8 @@ static void device_reset(struct vu_backend *vb)
 
 /* ---- requests ---- */
 
-static int set_mem_table(struct vu_backend *vb, const struct vu_mem_table *t, int *fds,
-			 char *why, size_t whylen)
+static int set_mem_table(struct vu_backend *vb, const struct vu_mem_table *t, int *fds, char *why,
+			 size_t whylen)
 {
 	struct vu_memtab *nt = &vb->mem[vb->cur ^ 1];
 	int r = 0;
@@ -307,10 +307,10 @@ static int set_mem_table(struct vu_backend *vb, const struct vu_mem_table *t, in
 				 (unsigned long long)len, strerror(errno));
 			goto fail;
 		}
-		nt->regions[nt->nr++] = (struct vu_region){mr->gpa, mr->size, mr->uaddr, map,
-							   (size_t)len};
-		r = gm_add_region(&nt->gm, mr->gpa, mr->size, (uint8_t *)map + mr->mmap_offset,
-				  -1, 0, false);
+		nt->regions[nt->nr++] =
+		    (struct vu_region){mr->gpa, mr->size, mr->uaddr, map, (size_t)len};
+		r = gm_add_region(&nt->gm, mr->gpa, mr->size, (uint8_t *)map + mr->mmap_offset, -1,
+				  0, false);
 		if (r < 0) {
 			snprintf(why, whylen, "region %u: rejected by the memory map: %s", i,
 				 strerror(-r));
@@ -363,7 +363,8 @@ static int set_vring_addr(struct vu_backend *vb, const struct vu_vring_addr *a, 
 	    vu_backend_uaddr_to_gpa(vb, a->avail_uaddr, 6 + 2 * n, &avail) < 0 ||
 	    vu_backend_uaddr_to_gpa(vb, a->used_uaddr, 6 + 8 * n, &used) < 0) {
 		snprintf(why, whylen,
-			 "queue %u: ring addresses 0x%llx/0x%llx/0x%llx (size %llu) outside guest memory",
+			 "queue %u: ring addresses 0x%llx/0x%llx/0x%llx (size %llu) outside guest "
+			 "memory",
 			 q, (unsigned long long)a->desc_uaddr, (unsigned long long)a->avail_uaddr,
 			 (unsigned long long)a->used_uaddr, (unsigned long long)n);
 		return -EFAULT;
@@ -430,8 +431,8 @@ static int set_features(struct vu_backend *vb, uint64_t f, char *why, size_t why
 	uint64_t dev_f = f & ~(1ULL << VU_F_PROTOCOL_FEATURES);
 
 	if (f & ~offered) {
-		snprintf(why, whylen, "features 0x%llx not offered (0x%llx)",
-			 (unsigned long long)f, (unsigned long long)offered);
+		snprintf(why, whylen, "features 0x%llx not offered (0x%llx)", (unsigned long long)f,
+			 (unsigned long long)offered);
 		return -EINVAL;
 	}
 	if (vb->dev->active) {
@@ -478,8 +479,8 @@ static int reply_u64(struct vu_backend *vb, const struct vu_msg *req, uint64_t v
 	return reply(vb, req, &v, sizeof(v));
 }
 
-int vu_backend_handle(struct vu_backend *vb, struct vu_msg *msg, int *fds, unsigned nfds,
-		      char *why, size_t whylen)
+int vu_backend_handle(struct vu_backend *vb, struct vu_msg *msg, int *fds, unsigned nfds, char *why,
+		      size_t whylen)
 {
 	int r = vu_msg_validate(msg, nfds, vb->nr_queues, why, whylen);
 	bool replied = false;
@@ -535,11 +536,11 @@ int vu_backend_handle(struct vu_backend *vb, struct vu_msg *msg, int *fds, unsig
 			r = -EINVAL;
 			break;
 		}
-		r = virtio_queue_set_size(vb->dev, (uint16_t)p->state.index, (uint16_t)p->state.num);
+		r = virtio_queue_set_size(vb->dev, (uint16_t)p->state.index,
+					  (uint16_t)p->state.num);
 		if (r < 0)
 			snprintf(why, whylen, "queue %u: size %u rejected (max %u)", p->state.index,
-				 p->state.num,
-				 virtio_queue_max(vb->dev, (uint16_t)p->state.index));
+				 p->state.num, virtio_queue_max(vb->dev, (uint16_t)p->state.index));
 		break;
 	case VU_SET_VRING_ADDR:
 		r = set_vring_addr(vb, &p->addr, why, whylen);
@@ -783,8 +784,8 @@ int vu_backend_create(struct virtio_dev *dev, struct ev_loop *loop, const char *
 	gm_init(&vb->mem[0].gm);
 	gm_init(&vb->mem[1].gm);
 	for (uint16_t i = 0; i < vb->nr_queues; i++) {
-		vb->q[i] = (struct vu_queue){.vb = vb, .index = i, .kick_fd = -1, .call_fd = -1,
-					     .err_fd = -1};
+		vb->q[i] = (struct vu_queue){
+		    .vb = vb, .index = i, .kick_fd = -1, .call_fd = -1, .err_fd = -1};
 	}
 	virtio_dev_attach(dev, &cur_mem(vb)->gm, loop, &vu_irq_ops, vb);
 	*out = vb;

@@ -48,8 +48,8 @@ bool vu_backend_connected(const struct vu_backend *vb);
 /* Validate and act on one received message; replies go to the connection socket. Consumes
  * fds (closed or kept). Returns 0, or -errno with a one-line reason in why: the caller then
  * disconnects. Used by the socket callback, the unit tests and the fuzzer. */
-int vu_backend_handle(struct vu_backend *vb, struct vu_msg *msg, int *fds, unsigned nfds,
-		      char *why, size_t whylen) WUR;
+int vu_backend_handle(struct vu_backend *vb, struct vu_msg *msg, int *fds, unsigned nfds, char *why,
+		      size_t whylen) WUR;
 
 /* Requests consumed on queue q since the backend started (all connections). */
 uint64_t vu_backend_queue_requests(struct vu_backend *vb, uint16_t q);

@@ -78,10 +78,10 @@ static int create_rng(const struct backend_opts *o, struct virtio_dev **dev, cha
 }
 
 static const struct backend_type backend_types[] = {
-	{"blk", "--socket PATH --disk path=FILE[,readonly=on,serial=S,queues=N,queue_size=N,direct=on]",
-	 "virtio-blk over a raw image", create_blk},
-	{"rng", "--socket PATH", "virtio-rng from getrandom()", create_rng},
-	{"net", "--socket PATH --tap NAME", "virtio-net over a tap device", NULL},
+    {"blk", "--socket PATH --disk path=FILE[,readonly=on,serial=S,queues=N,queue_size=N,direct=on]",
+     "virtio-blk over a raw image", create_blk},
+    {"rng", "--socket PATH", "virtio-rng from getrandom()", create_rng},
+    {"net", "--socket PATH --tap NAME", "virtio-net over a tap device", NULL},
 };
 
 static void usage(FILE *out)
@@ -130,7 +130,8 @@ static int parse_args(int argc, char **argv, struct backend_opts *o, char *err, 
 			o->verbose++;
 		} else if (!strcmp(a, "-vv")) {
 			o->verbose += 2;
-		} else if (!strncmp(a, "--socket", 8) && (v = opt_value(argc, argv, &i, "--socket"))) {
+		} else if (!strncmp(a, "--socket", 8) &&
+			   (v = opt_value(argc, argv, &i, "--socket"))) {
 			o->socket = v;
 		} else if (!strncmp(a, "--disk", 6) && (v = opt_value(argc, argv, &i, "--disk"))) {
 			if (o->disk) {
@@ -203,7 +204,8 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 	r = t->create(o, &dev, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "vireo: %s\n", err);
-		status = EXIT_USAGE; /* like `vireo run`: a disk that cannot be used is bad config */
+		status =
+		    EXIT_USAGE; /* like `vireo run`: a disk that cannot be used is bad config */
 		goto out;
 	}
 	r = ev_loop_create(&loop);
@@ -275,12 +277,14 @@ int cmd_backend(int argc, char **argv)
 		if (!strcmp(backend_types[i].name, o.type))
 			t = &backend_types[i];
 	if (!t) {
-		fprintf(stderr, "vireo: backend: unknown device type '%s' (try vireo backend --help)\n",
+		fprintf(stderr,
+			"vireo: backend: unknown device type '%s' (try vireo backend --help)\n",
 			o.type);
 		return EXIT_USAGE;
 	}
 	if (!t->create) {
-		fprintf(stderr, "vireo: backend %s: not available yet (no %s device in this build)\n",
+		fprintf(stderr,
+			"vireo: backend %s: not available yet (no %s device in this build)\n",
 			t->name, t->name);
 		return EXIT_USAGE;
 	}

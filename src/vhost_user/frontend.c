@@ -173,9 +173,12 @@ static int queue_start(struct vublk *vb, struct vublk_queue *q)
 	if (r == 0)
 		r = vu_set_state(vb, VU_SET_VRING_BASE, q->index, vq->last_avail_idx);
 	if (r == 0) {
-		struct vu_vring_addr a = {q->index, 0, (uint64_t)(uintptr_t)vq->desc_hva,
+		struct vu_vring_addr a = {q->index,
+					  0,
+					  (uint64_t)(uintptr_t)vq->desc_hva,
 					  (uint64_t)(uintptr_t)vq->used_hva,
-					  (uint64_t)(uintptr_t)vq->avail_hva, 0};
+					  (uint64_t)(uintptr_t)vq->avail_hva,
+					  0};
 		r = vu_call(vb, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL, false);
 	}
 	if (r == 0) {
@@ -210,8 +213,8 @@ static int send_mem_table(struct vublk *vb, const struct guest_mem *gm)
 			continue; /* ROM: never a ring or a buffer the back-end writes */
 		if (n == VU_MAX_MEM_REGIONS)
 			return -E2BIG;
-		t.regions[n] = (struct vu_mem_region){r->gpa, r->size, (uint64_t)(uintptr_t)r->hva,
-						      r->fd_off};
+		t.regions[n] =
+		    (struct vu_mem_region){r->gpa, r->size, (uint64_t)(uintptr_t)r->hva, r->fd_off};
 		fds[n++] = r->fd;
 	}
 	if (n == 0)
@@ -284,8 +287,7 @@ static void vublk_queue_stop(struct virtio_dev *dev, uint16_t qi)
 	}
 }
 
-static void vublk_write_config(struct virtio_dev *dev, uint32_t off, const void *data,
-			       uint32_t len)
+static void vublk_write_config(struct virtio_dev *dev, uint32_t off, const void *data, uint32_t len)
 {
 	struct vublk *vb = (struct vublk *)dev;
 	/* Only writeback (CONFIG_WCE) is writable in virtio-blk config. */
@@ -319,12 +321,12 @@ static void vublk_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vublk_ops = {
-	.activate = vublk_activate,
-	.reset = vublk_reset,
-	.queue_notify = vublk_queue_notify,
-	.queue_stop = vublk_queue_stop,
-	.write_config = vublk_write_config,
-	.destroy = vublk_destroy,
+    .activate = vublk_activate,
+    .reset = vublk_reset,
+    .queue_notify = vublk_queue_notify,
+    .queue_stop = vublk_queue_stop,
+    .write_config = vublk_write_config,
+    .destroy = vublk_destroy,
 };
 
 /* ---- creation ---- */
@@ -393,9 +395,9 @@ int vublk_create(const struct disk_config *cfg, const char *name, struct virtio_
 		r = vu_get_u64(vb, VU_GET_PROTOCOL_FEATURES, &pf);
 		if (r < 0)
 			goto fail;
-		vb->protocol_features = pf & ((1ULL << VU_PROTOCOL_F_MQ) |
-					      (1ULL << VU_PROTOCOL_F_REPLY_ACK) |
-					      (1ULL << VU_PROTOCOL_F_CONFIG));
+		vb->protocol_features =
+		    pf & ((1ULL << VU_PROTOCOL_F_MQ) | (1ULL << VU_PROTOCOL_F_REPLY_ACK) |
+			  (1ULL << VU_PROTOCOL_F_CONFIG));
 		what = "SET_PROTOCOL_FEATURES";
 		r = vu_set_u64(vb, VU_SET_PROTOCOL_FEATURES, vb->protocol_features, false);
 		if (r < 0)
@@ -456,8 +458,7 @@ int vublk_create(const struct disk_config *cfg, const char *name, struct virtio_
 	*out = &vb->vdev;
 	return 0;
 fail:
-	snprintf(err, errlen, "--disk vhost-user=%s: %s: %s", cfg->vhost_user, what,
-		 strerror(-r));
+	snprintf(err, errlen, "--disk vhost-user=%s: %s: %s", cfg->vhost_user, what, strerror(-r));
 fail_msg:
 	for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
 		if (vb->q[i].kick_fd >= 0)

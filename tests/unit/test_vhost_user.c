@@ -105,7 +105,7 @@ TEST(vu_validate_sizes_and_fds)
 	m.p.u64 = VU_VRING_NOFD_MASK;
 	CHECK_EQ(val(&m, 0, 1), 0);
 	CHECK(val(&m, 1, 1) < 0); /* fd despite the no-fd flag */
-	m.p.u64 = 1ull << 20;     /* reserved bits */
+	m.p.u64 = 1ull << 20;	  /* reserved bits */
 	CHECK(val(&m, 1, 1) < 0);
 
 	m = mk(VU_GET_CONFIG, VU_CONFIG_HDR_SIZE + 8);
@@ -151,9 +151,11 @@ static void mem_msg(struct vu_msg *m, unsigned n)
 	*m = mk(VU_SET_MEM_TABLE, (uint32_t)(8 + n * sizeof(struct vu_mem_region)));
 	m->p.mem.nregions = n;
 	for (unsigned i = 0; i < n; i++)
-		m->p.mem.regions[i] = (struct vu_mem_region){
-			.gpa = i * 0x100000ull, .size = 0x100000, .uaddr = 0x7f0000000000ull +
-			i * 0x200000ull, .mmap_offset = 0};
+		m->p.mem.regions[i] =
+		    (struct vu_mem_region){.gpa = i * 0x100000ull,
+					   .size = 0x100000,
+					   .uaddr = 0x7f0000000000ull + i * 0x200000ull,
+					   .mmap_offset = 0};
 }
 
 TEST(vu_validate_mem_table)
@@ -199,7 +201,7 @@ TEST(vu_validate_mem_table)
 /* ---- the back-end over a socketpair ---- */
 
 struct fe {
-	int sock;  /* our end */
+	int sock; /* our end */
 	struct ev_loop *loop;
 	struct virtio_dev *dev;
 	struct vu_backend *vb;
@@ -340,8 +342,8 @@ static void fe_mem_table(struct fe *f)
 	mem_msg(&m, 2);
 	uint64_t half = MEM_SIZE / 2;
 	m.p.mem.regions[0] = (struct vu_mem_region){0, half, (uint64_t)(uintptr_t)f->m.hva, 0};
-	m.p.mem.regions[1] = (struct vu_mem_region){half, half,
-						    (uint64_t)(uintptr_t)f->m.hva + half, half};
+	m.p.mem.regions[1] =
+	    (struct vu_mem_region){half, half, (uint64_t)(uintptr_t)f->m.hva + half, half};
 	m.hdr.flags |= VU_FLAG_NEED_REPLY;
 	int fds[2] = {f->memfd, f->memfd};
 	CHECK_EQ(fe_send(f, &m, fds, 2), 0);
@@ -374,9 +376,9 @@ TEST(vu_backend_handshake_and_mem_table)
 	uint64_t gpa = 0;
 	CHECK_EQ(vu_backend_uaddr_to_gpa(f.vb, (uint64_t)(uintptr_t)f.m.hva + 0x5000, 16, &gpa), 0);
 	CHECK_EQ(gpa, 0x5000);
-	CHECK_EQ(vu_backend_uaddr_to_gpa(f.vb, (uint64_t)(uintptr_t)f.m.hva + MEM_SIZE / 2 + 8, 8,
-					 &gpa),
-		 0);
+	CHECK_EQ(
+	    vu_backend_uaddr_to_gpa(f.vb, (uint64_t)(uintptr_t)f.m.hva + MEM_SIZE / 2 + 8, 8, &gpa),
+	    0);
 	CHECK_EQ(gpa, MEM_SIZE / 2 + 8);
 	/* a range crossing the region boundary is not one region */
 	CHECK(vu_backend_uaddr_to_gpa(f.vb, (uint64_t)(uintptr_t)f.m.hva + MEM_SIZE / 2 - 4, 8,
@@ -392,8 +394,8 @@ static void fe_ring(struct fe *f, struct vq_driver *d, int kick, int call)
 	fe_state(f, VU_SET_VRING_BASE, 0, 0);
 	struct vu_msg m = mk(VU_SET_VRING_ADDR, 40);
 	uint64_t base = (uint64_t)(uintptr_t)f->m.hva;
-	m.p.addr = (struct vu_vring_addr){0, 0, base + d->desc_gpa, base + d->used_gpa,
-					  base + d->avail_gpa, 0};
+	m.p.addr = (struct vu_vring_addr){
+	    0, 0, base + d->desc_gpa, base + d->used_gpa, base + d->avail_gpa, 0};
 	CHECK_EQ(fe_send(f, &m, NULL, 0), 0);
 	m = mk(VU_SET_VRING_CALL, 8);
 	CHECK_EQ(fe_send(f, &m, &call, 1), 0);
@@ -510,7 +512,7 @@ static void expect_closed(struct vu_msg *m, const int *fds, unsigned nfds, bool 
 	CHECK_EQ(fe_send(&f, m, fds, nfds), 0);
 	CHECK(!vu_backend_connected(f.vb));
 	struct vu_msg r;
-	CHECK_EQ(fe_recv(&f, &r), 0); /* EOF */
+	CHECK_EQ(fe_recv(&f, &r), 0);	  /* EOF */
 	CHECK_EQ(open_fds(), before - 1); /* only the back-end's connection end went away */
 	fe_fini(&f);
 }
@@ -574,8 +576,8 @@ TEST(vu_backend_rejects_ring_outside_memory_at_start)
 	fe_state(&f, VU_SET_VRING_NUM, 0, QSIZE);
 	struct vu_msg m = mk(VU_SET_VRING_ADDR, 40);
 	uint64_t base = (uint64_t)(uintptr_t)f.m.hva;
-	m.p.addr = (struct vu_vring_addr){0, 0, base + 0x1000, base + MEM_SIZE - 8,
-					  base + 0x2000, 0};
+	m.p.addr =
+	    (struct vu_vring_addr){0, 0, base + 0x1000, base + MEM_SIZE - 8, base + 0x2000, 0};
 	CHECK_EQ(fe_send(&f, &m, NULL, 0), 0);
 	CHECK(!vu_backend_connected(f.vb));
 	fe_fini(&f);
@@ -659,16 +661,16 @@ static void fe_irq_config(void *opaque)
 static const struct virtio_irq_ops fe_irq_ops = {fe_irq_queue, fe_irq_config};
 
 /* Publish one blk request and wait for the back-end's interrupt; returns the status byte. */
-static int blk_rw(struct vq_driver *d, struct virtio_dev *dev, struct ev_loop *loop,
-		  uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len)
+static int blk_rw(struct vq_driver *d, struct virtio_dev *dev, struct ev_loop *loop, uint32_t type,
+		  uint64_t sector, uint64_t data_gpa, uint32_t len)
 {
 	struct vqd_mem *m = d->m;
 	uint64_t hdr = vqd_alloc(m, 16, 16), st = vqd_alloc(m, 1, 1);
 	struct virtio_blk_outhdr h = {type, 0, sector};
 	memcpy(vqd_hva(m, hdr), &h, sizeof(h));
 	*(uint8_t *)vqd_hva(m, st) = 0xff;
-	struct vqd_seg segs[3] = {{hdr, 16, false}, {data_gpa, len, type == VIRTIO_BLK_T_IN},
-				  {st, 1, true}};
+	struct vqd_seg segs[3] = {
+	    {hdr, 16, false}, {data_gpa, len, type == VIRTIO_BLK_T_IN}, {st, 1, true}};
 	unsigned before = __atomic_load_n(&fe_irqs, __ATOMIC_SEQ_CST);
 	vqd_set_used_event(d, d->last_used); /* EVENT_IDX: interrupt me for the next one */
 	if (vqd_add(d, segs, 3, false) < 0)
@@ -744,7 +746,7 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 	REQUIRE(vqd_init(&d, &f.m, RING_GPA, QSIZE) == 0);
 	REQUIRE(vqd_attach(&d, dev, 0) == 0);
 	virtio_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-				       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+				   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	CHECK(dev->active);
 
 	uint64_t data = vqd_alloc(&f.m, 512, 512);
@@ -765,7 +767,7 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 	REQUIRE(vqd_init(&d, &f.m, RING_GPA, QSIZE) == 0);
 	REQUIRE(vqd_attach(&d, dev, 0) == 0);
 	virtio_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-				       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+				   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	CHECK(dev->active);
 	CHECK_EQ(blk_rw(&d, dev, f.loop, VIRTIO_BLK_T_IN, 3, data, 512), VIRTIO_BLK_S_OK);
 	CHECK(memcmp(vqd_hva(&f.m, data), want, 512) == 0);

@@ -64,8 +64,8 @@ static void vrng_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vrng_ops = {
-	.queue_notify = vrng_queue_notify,
-	.destroy = vrng_destroy,
+    .queue_notify = vrng_queue_notify,
+    .destroy = vrng_destroy,
 };
 
 int vrng_create(const char *name, struct virtio_dev **out)
