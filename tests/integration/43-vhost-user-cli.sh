@@ -40,6 +40,7 @@ expect_fail "disk for rng" 2 "applies to blk only" rng --socket "$WORK/s" --disk
 expect_fail "socket dir missing" 2 "cannot listen" rng --socket "$WORK/nodir/s"
 touch "$WORK/file"
 expect_fail "socket path is a file" 2 "is not a socket" rng --socket "$WORK/file"
+expect_fail "bad --poll-us" 2 "expected 0..1000000" rng --socket "$WORK/s" --poll-us 2000000
 
 # A stale socket from an earlier run is replaced; SIGINT and SIGTERM both stop cleanly.
 python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$WORK/blk.sock"
