@@ -68,9 +68,7 @@ rw_extra_runs() { # KIND SOCK
 	done
 	sleep 1
 	if grep -aq 'VT: stress=started' "$log"; then ok "$kind stress: guest I/O running"; else notok "$kind stress: guest I/O never started (log $log)"; fi
-	kill -KILL "$vu_qemu_pid" 2>/dev/null
-	wait "$vu_qemu_pid" 2>/dev/null
-	vu_pids=("${vu_pids[@]/$vu_qemu_pid/}")
+	vu_qemu_kill9
 	sleep 0.5
 	if kill -0 "$bpid" 2>/dev/null; then ok "$kind stress: back-end survived QEMU killed mid-I/O"; else notok "$kind stress: back-end died with QEMU"; fi
 

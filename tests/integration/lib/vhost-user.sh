@@ -53,15 +53,15 @@ vu_stop() { # PID
 
 # Boot the guest under QEMU TCG with one vhost-user device; console to LOG. A guest reboot
 # ends QEMU unless VU_REBOOT=1 (then only a power-off does). Runs in the background when
-# VU_BG=1: then $vu_qemu_pid is QEMU itself (no `timeout` wrapper, so that killing it
-# kills QEMU); the caller bounds its life and the EXIT trap kills it.
+# VU_BG=1: then $vu_qemu_pid is the `timeout 120` wrapper (killed by the EXIT trap; SIGTERM
+# to it reaches QEMU); vu_qemu_kill9 kills QEMU itself with SIGKILL.
 vu_qemu() { # LOG INITRD APPEND DEVICE-ARGS...
 	local log=$1 initrd=$2 append=$3
 	shift 3
 	local noreboot=-no-reboot
 	[ "${VU_REBOOT:-0}" = 1 ] && noreboot=
 	if [ "${VU_BG:-0}" = 1 ]; then
-		qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 256 -nographic $noreboot \
+		timeout 120 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 256 -nographic $noreboot \
 			-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 			"$@" -kernel "$GUEST_DIR/bzImage" -initrd "$initrd" \
 			-append "console=ttyS0 panic=-1 rdinit=/init quiet $append" >"$log" 2>&1 </dev/null &
@@ -76,6 +76,17 @@ vu_qemu() { # LOG INITRD APPEND DEVICE-ARGS...
 	local rc=$?
 	[ $rc -eq 124 ] && echo "qemu timed out, console in $log" >&2
 	return $rc
+}
+
+# SIGKILL the QEMU started with VU_BG=1 (an abrupt front-end death) and reap its wrapper.
+vu_qemu_kill9() {
+	local child
+	child=$(pgrep -P "$vu_qemu_pid" -x qemu-system-x86 || pgrep -P "$vu_qemu_pid")
+	[ -n "$child" ] && kill -KILL $child 2>/dev/null
+	wait "$vu_qemu_pid" 2>/dev/null
+	local keep=()
+	for p in "${vu_pids[@]}"; do [ "$p" != "$vu_qemu_pid" ] && keep+=("$p"); done
+	vu_pids=("${keep[@]}")
 }
 
 # Value of "VT: key=value" in a console log (first match, CR stripped).
