@@ -347,8 +347,15 @@ int disk_submit(struct disk_queue *q, struct disk_io *io)
 			sqe = io_uring_get_sqe(&q->ring);
 		}
 		if (sqe) {
-			if (io->op == DISK_READ)
+			/* One segment: the plain (non-vectored) opcodes skip the iovec import. */
+			if (io->op == DISK_READ && io->nr_iov == 1)
+				io_uring_prep_read(sqe, q->d->fd, io->iov[0].iov_base,
+						   (unsigned)io->iov[0].iov_len, io->off);
+			else if (io->op == DISK_READ)
 				io_uring_prep_readv(sqe, q->d->fd, io->iov, io->nr_iov, io->off);
+			else if (io->op == DISK_WRITE && io->nr_iov == 1)
+				io_uring_prep_write(sqe, q->d->fd, io->iov[0].iov_base,
+						    (unsigned)io->iov[0].iov_len, io->off);
 			else if (io->op == DISK_WRITE)
 				io_uring_prep_writev(sqe, q->d->fd, io->iov, io->nr_iov, io->off);
 			else
