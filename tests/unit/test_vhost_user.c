@@ -661,8 +661,8 @@ static void fe_irq_config(void *opaque)
 static const struct virtio_irq_ops fe_irq_ops = {fe_irq_queue, fe_irq_config};
 
 /* Publish one blk request and wait for the back-end's interrupt; returns the status byte. */
-static int blk_rw(struct vq_driver *d, struct virtio_dev *dev, struct ev_loop *loop, uint32_t type,
-		  uint64_t sector, uint64_t data_gpa, uint32_t len)
+static int blk_rw_q(struct vq_driver *d, struct virtio_dev *dev, uint16_t q, struct ev_loop *loop,
+		    uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len)
 {
 	struct vqd_mem *m = d->m;
 	uint64_t hdr = vqd_alloc(m, 16, 16), st = vqd_alloc(m, 1, 1);
@@ -675,13 +675,19 @@ static int blk_rw(struct vq_driver *d, struct virtio_dev *dev, struct ev_loop *l
 	vqd_set_used_event(d, d->last_used); /* EVENT_IDX: interrupt me for the next one */
 	if (vqd_add(d, segs, 3, false) < 0)
 		return -1;
-	virtio_queue_kick(dev, 0);
+	virtio_queue_kick(dev, q);
 	for (int i = 0; i < 200 && __atomic_load_n(&fe_irqs, __ATOMIC_SEQ_CST) == before; i++)
 		(void)ev_loop_run_once(loop, 10);
 	uint32_t id, ulen;
 	if (__atomic_load_n(&fe_irqs, __ATOMIC_SEQ_CST) == before || !vqd_get_used(d, &id, &ulen))
 		return -2;
 	return *(uint8_t *)vqd_hva(m, st);
+}
+
+static int blk_rw(struct vq_driver *d, struct virtio_dev *dev, struct ev_loop *loop, uint32_t type,
+		  uint64_t sector, uint64_t data_gpa, uint32_t len)
+{
+	return blk_rw_q(d, dev, 0, loop, type, sector, data_gpa, len);
 }
 
 TEST(vu_frontend_blk_roundtrip_with_backend)
@@ -703,7 +709,7 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 	char err[256] = "";
 	memset(&dc, 0, sizeof(dc));
 	dc.path = img;
-	dc.queues = 1;
+	dc.queues = 2;
 	dc.queue_size = 256;
 	REQUIRE(ev_loop_create(&b.loop) == 0);
 	if (vblk_create(&dc, "blk0", &b.dev, err, sizeof(err)) < 0)
@@ -729,7 +735,7 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 	struct disk_config fc;
 	memset(&fc, 0, sizeof(fc));
 	fc.vhost_user = sock;
-	fc.queues = 1;
+	fc.queues = 2;
 	fc.queue_size = 256;
 	struct virtio_dev *dev = NULL;
 	if (vublk_create(&fc, "vublk0", &dev, err, sizeof(err)) < 0)
@@ -740,11 +746,18 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 	CHECK_EQ(cap, (1 << 20) / 512);
 	virtio_dev_attach(dev, &f.m.gm, f.loop, &fe_irq_ops, &fe_irqs);
 
-	struct vq_driver d;
-	CHECK(vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX)) &
+	struct vq_driver d, d1;
+	uint16_t nq = 0;
+	virtio_read_config(dev, offsetof(struct virtio_blk_config, num_queues), &nq, 2);
+	CHECK_EQ(nq, 2);
+	CHECK(dev->device_features & (1ULL << VIRTIO_BLK_F_MQ));
+	CHECK(vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+				     (1ULL << VIRTIO_BLK_F_MQ)) &
 	      VIRTIO_CONFIG_S_FEATURES_OK);
 	REQUIRE(vqd_init(&d, &f.m, RING_GPA, QSIZE) == 0);
 	REQUIRE(vqd_attach(&d, dev, 0) == 0);
+	REQUIRE(vqd_init(&d1, &f.m, RING_GPA + 0x8000, QSIZE) == 0);
+	REQUIRE(vqd_attach(&d1, dev, 1) == 0);
 	virtio_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 				   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	CHECK(dev->active);
@@ -758,6 +771,10 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 	memset(want, 0xab, sizeof(want));
 	CHECK_EQ(pread(fd, back, sizeof(back), 3 * 512), 512);
 	CHECK(memcmp(back, want, 512) == 0);
+	/* the second queue has its own ring, kick and call fds */
+	memset(vqd_hva(&f.m, data), 0, 512);
+	CHECK_EQ(blk_rw_q(&d1, dev, 1, f.loop, VIRTIO_BLK_T_IN, 0, data, 512), VIRTIO_BLK_S_OK);
+	CHECK(memcmp(vqd_hva(&f.m, data), sect, 512) == 0);
 
 	/* a driver reset stops the back-end's ring; a second activation works again */
 	virtio_set_status(dev, 0);
@@ -774,11 +791,13 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 
 	virtio_dev_destroy(dev);
 	vqd_fini(&d);
+	vqd_fini(&d1);
 	ev_loop_stop(b.loop);
 	void *ret = NULL;
 	pthread_join(b.tid, &ret);
 	CHECK(ret == NULL);
 	CHECK_EQ(vu_backend_queue_requests(b.vb, 0), 3);
+	CHECK_EQ(vu_backend_queue_requests(b.vb, 1), 1);
 	vu_backend_destroy(b.vb);
 	virtio_dev_destroy(b.dev);
 	ev_loop_destroy(b.loop);
