@@ -17,6 +17,7 @@
 #include "devices/reset_cf9.h"
 #include "devices/serial_8250.h"
 #include "devices/virtio/blk.h"
+#include "vhost_user/frontend.h"
 #include "firmware/boot_fw.h"
 #include "pci/pci.h"
 #include "pci/virtio_pci.h"
@@ -57,16 +58,11 @@ int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err
 	}
 	for (unsigned i = 0; r == 0 && i < cfg->nr_disks; i++) {
 		const struct disk_config *d = &cfg->disks[i];
-		if (d->vhost_user) {
-			snprintf(err, errlen,
-				 "--disk vhost-user=%s: the vhost-user frontend is not available in "
-				 "this build",
-				 d->vhost_user);
-			r = -ENOTSUP;
-			break;
-		}
 		snprintf(m->disk_names[i], sizeof(m->disk_names[i]), "blk%u", i);
-		r = vblk_create(d, m->disk_names[i], &m->disks[i], err, errlen);
+		if (d->vhost_user)
+			r = vublk_create(d, m->disk_names[i], &m->disks[i], err, errlen);
+		else
+			r = vblk_create(d, m->disk_names[i], &m->disks[i], err, errlen);
 		if (r == 0)
 			m->nr_disks = i + 1;
 	}

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `vireo backend TYPE --socket PATH [options]`: create one device from the same device code
+ * as `vireo run` and serve it over vhost-user until SIGTERM/SIGINT. Front-ends come and go;
+ * the device is reset between them. Adding a device type is one line in backend_types[].
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include "base/ev_loop.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/rng.h"
+#include "vhost_user/backend.h"
+#include "vhost_user/cmd_backend.h"
+
+#define EXIT_USAGE 2
+
+struct backend_opts {
+	const char *type;
+	const char *socket;
+	const char *disk;
+	const char *tap;
+	int verbose;
+	uint64_t poll_us;
+};
+
+struct backend_type {
+	const char *name;
+	const char *args;
+	const char *what;
+	/* NULL: the device does not exist in this build yet. */
+	int (*create)(const struct backend_opts *o, struct virtio_dev **dev, char *err,
+		      size_t errlen);
+};
+
+static int create_blk(const struct backend_opts *o, struct virtio_dev **dev, char *err,
+		      size_t errlen)
+{
+	struct disk_config d;
+	int r;
+
+	if (!o->disk) {
+		snprintf(err, errlen, "backend blk: --disk path=FILE is required");
+		return -EINVAL;
+	}
+	r = cfg_parse_disk(o->disk, &d, err, errlen);
+	if (r < 0)
+		return r;
+	if (d.vhost_user || !d.path) {
+		snprintf(err, errlen, "backend blk: --disk needs path=FILE (not vhost-user=)");
+		r = -EINVAL;
+	} else if (d.queues > VU_MAX_QUEUES) {
+		snprintf(err, errlen, "backend blk: at most %u queues", VU_MAX_QUEUES);
+		r = -EINVAL;
+	} else {
+		r = vblk_create(&d, "blk0", dev, err, errlen);
+		if (r < 0 && !err[0])
+			snprintf(err, errlen, "backend blk: %s: %s", d.path, strerror(-r));
+	}
+	free(d.path);
+	free(d.vhost_user);
+	return r;
+}
+
+static int create_rng(const struct backend_opts *o, struct virtio_dev **dev, char *err,
+		      size_t errlen)
+{
+	int r = vrng_create("rng0", dev);
+	if (r < 0)
+		snprintf(err, errlen, "backend rng: %s", strerror(-r));
+	return r;
+}
+
+static const struct backend_type backend_types[] = {
+    {"blk", "--socket PATH --disk path=FILE[,readonly=on,serial=S,queues=N,queue_size=N,direct=on]",
+     "virtio-blk over a raw image", create_blk},
+    {"rng", "--socket PATH", "virtio-rng from getrandom()", create_rng},
+    {"net", "--socket PATH --tap NAME", "virtio-net over a tap device", NULL},
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: vireo backend TYPE --socket PATH [options]\n"
+	      "Serve one virtio device to a vhost-user front-end (e.g. QEMU) until SIGTERM.\n\n"
+	      "types:\n",
+	      out);
+	for (size_t i = 0; i < ARRAY_SIZE(backend_types); i++)
+		fprintf(out, "  %-4s %s\n       %s%s\n", backend_types[i].name,
+			backend_types[i].args, backend_types[i].what,
+			backend_types[i].create ? "" : " (not available yet)");
+	fputs("\noptions:\n"
+	      "  --poll-us N    after each event keep polling the loop for N us before\n"
+	      "                 sleeping (lower latency at low queue depth, burns CPU; 0..1000000,\n"
+	      "                 default 0)\n"
+	      "  -v, --verbose  more log output (repeat for debug)\n"
+	      "  -h, --help     this help\n",
+	      out);
+}
+
+/* --opt VALUE or --opt=VALUE. Returns the value or NULL (i advanced past it). */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+/* Returns 0, 1 for --help, or -EINVAL with a reason. */
+static int parse_args(int argc, char **argv, struct backend_opts *o, char *err, size_t errlen)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			return 1;
+		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			o->verbose++;
+		} else if (!strcmp(a, "-vv")) {
+			o->verbose += 2;
+		} else if (!strncmp(a, "--socket", 8) &&
+			   (v = opt_value(argc, argv, &i, "--socket"))) {
+			o->socket = v;
+		} else if (!strncmp(a, "--disk", 6) && (v = opt_value(argc, argv, &i, "--disk"))) {
+			if (o->disk) {
+				snprintf(err, errlen, "backend: --disk given twice");
+				return -EINVAL;
+			}
+			o->disk = v;
+		} else if (!strncmp(a, "--tap", 5) && (v = opt_value(argc, argv, &i, "--tap"))) {
+			o->tap = v;
+		} else if (!strncmp(a, "--poll-us", 9) &&
+			   (v = opt_value(argc, argv, &i, "--poll-us"))) {
+			if (parse_uint(v, 0, 1000000, &o->poll_us) < 0) {
+				snprintf(err, errlen, "backend: --poll-us %s: expected 0..1000000", v);
+				return -EINVAL;
+			}
+		} else if (a[0] == '-') {
+			snprintf(err, errlen, "backend: unknown or incomplete option '%s'", a);
+			return -EINVAL;
+		} else if (!o->type) {
+			o->type = a;
+		} else {
+			snprintf(err, errlen, "backend: unexpected argument '%s'", a);
+			return -EINVAL;
+		}
+	}
+	if (!o->type) {
+		snprintf(err, errlen, "backend: device TYPE missing (try vireo backend --help)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void signal_cb(void *opaque, uint32_t events)
+{
+	struct ev_loop *loop = opaque;
+	(void)events;
+	ev_loop_stop(loop);
+}
+
+struct signal_cb_ctx {
+	int fd;
+	struct ev_loop *loop;
+	struct ev_handler *h;
+};
+
+static void signalfd_cb(void *opaque, uint32_t events)
+{
+	struct signal_cb_ctx *s = opaque;
+	struct signalfd_siginfo si;
+
+	if (read(s->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		log_info("backend: signal %u, stopping", si.ssi_signo);
+	signal_cb(s->loop, events);
+}
+
+/* Like ev_loop_run, but after each event keep polling (epoll_wait with no timeout) for
+ * poll_ns before sleeping: a front-end's next kick is then seen without a scheduler wakeup. */
+static int run_loop(struct ev_loop *loop, uint64_t poll_ns)
+{
+	uint64_t last = time_now_ns();
+
+	if (!poll_ns)
+		return ev_loop_run(loop);
+	while (!ev_loop_stopped(loop)) {
+		bool polling = time_now_ns() - last < poll_ns;
+		int n = ev_loop_run_once(loop, polling ? 0 : -1);
+		if (n < 0)
+			return n;
+		if (n > 0)
+			last = time_now_ns();
+	}
+	return 0;
+}
+
+static int serve(const struct backend_type *t, const struct backend_opts *o)
+{
+	struct ev_loop *loop = NULL;
+	struct virtio_dev *dev = NULL;
+	struct vu_backend *vb = NULL;
+	struct signal_cb_ctx sig = {-1, NULL, NULL};
+	sigset_t mask, old;
+	char err[512] = "";
+	char name[48];
+	int status = 1;
+	bool served = false;
+	int r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &mask, &old) != 0) {
+		fprintf(stderr, "vireo: backend: cannot block signals\n");
+		return 1;
+	}
+	r = t->create(o, &dev, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "vireo: %s\n", err);
+		status =
+		    EXIT_USAGE; /* like `vireo run`: a disk that cannot be used is bad config */
+		goto out;
+	}
+	r = ev_loop_create(&loop);
+	if (r < 0) {
+		fprintf(stderr, "vireo: backend: event loop: %s\n", strerror(-r));
+		goto out;
+	}
+	sig.loop = loop;
+	sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sig.fd < 0 || ev_add(loop, sig.fd, EPOLLIN, signalfd_cb, &sig, &sig.h) < 0) {
+		fprintf(stderr, "vireo: backend: signalfd: %s\n", strerror(errno));
+		goto out;
+	}
+	snprintf(name, sizeof(name), "vhost-user-%s", t->name);
+	r = vu_backend_create(dev, loop, name, &vb);
+	if (r < 0) {
+		fprintf(stderr, "vireo: backend %s: %s\n", t->name, strerror(-r));
+		goto out;
+	}
+	r = vu_backend_listen(vb, o->socket);
+	if (r < 0) {
+		fprintf(stderr, "vireo: backend %s: cannot listen on %s: %s\n", t->name, o->socket,
+			r == -EEXIST ? "exists and is not a socket" : strerror(-r));
+		status = EXIT_USAGE;
+		goto out;
+	}
+	log_info("%s: listening on %s", name, o->socket);
+	served = true;
+	r = run_loop(loop, o->poll_us * 1000);
+	if (r < 0) {
+		fprintf(stderr, "vireo: backend %s: event loop: %s\n", t->name, strerror(-r));
+		goto out;
+	}
+	status = 0;
+out:
+	if (vb) {
+		vu_backend_disconnect(vb);
+		for (uint16_t q = 0; served && q < vu_backend_nr_queues(vb); q++)
+			fprintf(stderr, "vireo: %s: queue %u: %llu requests\n", dev->name, q,
+				(unsigned long long)vu_backend_queue_requests(vb, q));
+		vu_backend_destroy(vb);
+	}
+	virtio_dev_destroy(dev);
+	if (sig.h)
+		ev_del(loop, sig.h);
+	if (sig.fd >= 0)
+		close(sig.fd);
+	ev_loop_destroy(loop);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return status;
+}
+
+int cmd_backend(int argc, char **argv)
+{
+	struct backend_opts o;
+	char err[256] = "";
+
+	int r = parse_args(argc, argv, &o, err, sizeof(err));
+	if (r == 1) {
+		usage(stdout);
+		return 0;
+	}
+	if (r < 0) {
+		fprintf(stderr, "vireo: %s\n", err);
+		return EXIT_USAGE;
+	}
+	const struct backend_type *t = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(backend_types); i++)
+		if (!strcmp(backend_types[i].name, o.type))
+			t = &backend_types[i];
+	if (!t) {
+		fprintf(stderr,
+			"vireo: backend: unknown device type '%s' (try vireo backend --help)\n",
+			o.type);
+		return EXIT_USAGE;
+	}
+	if (!t->create) {
+		fprintf(stderr,
+			"vireo: backend %s: not available yet (no %s device in this build)\n",
+			t->name, t->name);
+		return EXIT_USAGE;
+	}
+	if (!o.socket) {
+		fprintf(stderr, "vireo: backend %s: --socket PATH is required\n", t->name);
+		return EXIT_USAGE;
+	}
+	if (o.disk && strcmp(t->name, "blk") != 0) {
+		fprintf(stderr, "vireo: backend %s: --disk applies to blk only\n", t->name);
+		return EXIT_USAGE;
+	}
+	if (o.tap && strcmp(t->name, "net") != 0) {
+		fprintf(stderr, "vireo: backend %s: --tap applies to net only\n", t->name);
+		return EXIT_USAGE;
+	}
+	if (o.verbose)
+		log_set_level(o.verbose > 1 ? LOG_DEBUG : LOG_INFO);
+	return serve(t, &o);
+}

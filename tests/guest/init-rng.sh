@@ -1,0 +1,17 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Guest side of tests/integration/41-vhost-user-rng.sh: read the virtio-rng device.
+. /init-common.sh
+vt "rng_available=$(cat /sys/class/misc/hw_random/rng_available 2>/dev/null)"
+vt "rng_current=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
+if [ -c /dev/hwrng ]; then
+	n=$(dd if=/dev/hwrng bs=512 count=8 2>/dev/null | tee /tmp/rnd | wc -c)
+	vt "bytes=$n"
+	# bytes that are not zero, and how many distinct byte values (>200 for 4 KiB of noise)
+	vt "nonzero=$(tr -d '\000' </tmp/rnd | wc -c)"
+	vt "distinct=$(od -An -v -tu1 -w1 /tmp/rnd | sort -u | wc -l)"
+	vt "sha=$(sha256sum /tmp/rnd | cut -d' ' -f1)"
+else
+	vt "bytes=no-hwrng"
+fi
+vt_end
