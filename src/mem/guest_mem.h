@@ -49,30 +49,37 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 /* Total bytes of RAM across regions that are not read-only. */
 uint64_t gm_ram_size(const struct guest_mem *gm);
 
-/* Single-fetch little-endian accessors on host pointers into guest memory (x86 is LE). */
+/* Single-fetch little-endian accessors on host pointers into guest memory (x86 is LE). The
+ * guest picks the addresses, so they may be misaligned: the types carry aligned(1) and the
+ * compiler emits one (possibly unaligned) volatile access, which x86 performs atomically for
+ * naturally aligned fields. */
+typedef uint16_t gm_u16 __attribute__((aligned(1), may_alias));
+typedef uint32_t gm_u32 __attribute__((aligned(1), may_alias));
+typedef uint64_t gm_u64 __attribute__((aligned(1), may_alias));
+
 static inline uint16_t gm_load16(const void *p)
 {
-	return *(const volatile uint16_t *)p;
+	return *(const volatile gm_u16 *)p;
 }
 static inline uint32_t gm_load32(const void *p)
 {
-	return *(const volatile uint32_t *)p;
+	return *(const volatile gm_u32 *)p;
 }
 static inline uint64_t gm_load64(const void *p)
 {
-	return *(const volatile uint64_t *)p;
+	return *(const volatile gm_u64 *)p;
 }
 static inline void gm_store16(void *p, uint16_t v)
 {
-	*(volatile uint16_t *)p = v;
+	*(volatile gm_u16 *)p = v;
 }
 static inline void gm_store32(void *p, uint32_t v)
 {
-	*(volatile uint32_t *)p = v;
+	*(volatile gm_u32 *)p = v;
 }
 static inline void gm_store64(void *p, uint64_t v)
 {
-	*(volatile uint64_t *)p = v;
+	*(volatile gm_u64 *)p = v;
 }
 
 /* Barriers named for what they order, as in the virtio spec. */
