@@ -92,7 +92,7 @@ if [ $QUICK = 0 ]; then
 	fi
 	if ninja -C build-fuzz -j"$NPROC" >"$LOGDIR/build-fuzz.log" 2>&1; then
 		for f in build-fuzz/tests/fuzz/fuzz-*; do
-			[ -x "$f" ] || continue
+			[ -f "$f" ] && [ -x "$f" ] || continue
 			name=$(basename "$f")
 			corpus="$LOGDIR/corpus-$name"; mkdir -p "$corpus"
 			if "$f" -max_total_time="${VIREO_FUZZ_SECONDS:-5}" -rss_limit_mb=2048 \
