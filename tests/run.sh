@@ -4,6 +4,10 @@
 #
 #   tests/run.sh [--quick]     --quick skips the sanitizer build and fuzzing
 #   VIREO_TEST_FILTER=REGEX    run only integration scripts whose name matches
+#   VIREO_TEST_KVM=auto|host|nested
+#                              where scripts that need KVM run (tests/lib/runner.sh): auto uses
+#                              a hardware /dev/kvm when there is one, else one nested-KVM L1
+#                              under QEMU TCG (tests/nested/l1.sh) for all of them
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SRC_DIR=$(pwd)
@@ -58,31 +62,73 @@ fi
 note "integration tests"
 GUEST_DIR=""
 [ -d "$SRC_DIR/../shared/guest" ] && GUEST_DIR=$(cd "$SRC_DIR/../shared/guest" && pwd)
-for t in tests/integration/*.sh; do
-	[ -e "$t" ] || continue
-	name=$(basename "$t" .sh)
-	if [ -n "${VIREO_TEST_FILTER:-}" ] && ! [[ $name =~ $VIREO_TEST_FILTER ]]; then continue; fi
-	work="$LOGDIR/$name"
-	mkdir -p "$work"
-	start=$(date +%s)
-	VIREO="$SRC_DIR/build/vireo" BUILD_DIR="$SRC_DIR/build" SRC_DIR="$SRC_DIR" \
-		GUEST_DIR="$GUEST_DIR" WORK="$work" timeout 900 bash "$t" >"$work/output.log" 2>&1 </dev/null
-	rc=$?
-	secs=$(( $(date +%s) - start ))
-	if [ $rc = 0 ]; then
+export GUEST_DIR
+. tests/lib/runner.sh
+KVM_MODE=${VIREO_TEST_KVM:-auto}
+case "$KVM_MODE" in auto | host | nested) ;; *)
+	echo "tests/run.sh: VIREO_TEST_KVM must be auto, host or nested, not '$KVM_MODE'" >&2; exit 2 ;;
+esac
+KVM_KIND=$(host_kvm_kind)
+report() { # NAME WORK
+	local name=$1 work=$2 rc secs
+	rc=$(cat "$work/rc" 2>/dev/null || echo 1)
+	secs=$(cat "$work/secs" 2>/dev/null || echo '?')
+	if [ "$rc" = 0 ]; then
 		PASSED=$((PASSED + 1)); echo "ok   $name (${secs}s)"
-	elif [ $rc = 77 ]; then
+	elif [ "$rc" = 77 ]; then
 		SKIPPED=$((SKIPPED + 1)); echo "skip $name: $(tail -1 "$work/output.log")"
 	else
 		FAILED=$((FAILED + 1)); FAILED_NAMES+=("$name"); echo "FAIL $name (rc=$rc, ${secs}s)"
-		sed 's/^/    | /' "$work/output.log" | tail -30
+		sed 's/^/    | /' "$work/output.log" 2>/dev/null | tail -30
 		for f in "$work"/*.log; do
 			[ "$f" = "$work/output.log" ] && continue
 			[ -f "$f" ] || continue
 			echo "    --- tail of $f"; tail -15 "$f" | sed 's/^/    | /'
 		done
 	fi
+}
+NESTED=()
+for t in tests/integration/*.sh; do
+	[ -e "$t" ] || continue
+	name=$(basename "$t" .sh)
+	if [ -n "${VIREO_TEST_FILTER:-}" ] && ! [[ $name =~ $VIREO_TEST_FILTER ]]; then continue; fi
+	if [ "$(test_place "$(test_kvm_need "$t")" "$KVM_MODE" "$KVM_KIND")" = nested ]; then
+		NESTED+=("$t")
+		continue
+	fi
+	run_one_test "$t" "$LOGDIR/$name"
+	report "$name" "$LOGDIR/$name"
 done
+if [ ${#NESTED[@]} -gt 0 ]; then
+	# One L1 for all of them: a real (nested) KVM under QEMU TCG, see tests/nested/l1.sh.
+	note "integration tests that need a whole guest: ${#NESTED[@]} in one nested-KVM L1" \
+		"(host /dev/kvm: $KVM_KIND, VIREO_TEST_KVM=$KVM_MODE)"
+	if why=$(tests/nested/l1.sh available) && l1dir=$(tests/nested/l1.sh prepare 2>"$LOGDIR/l1-prepare.log"); then
+		echo "   L1 kernel: $(basename "$l1dir")"
+		start=$(date +%s)
+		tests/nested/l1.sh run --rw "$LOGDIR" --log "$LOGDIR/l1-console.log" \
+			--timeout "${VIREO_L1_TIMEOUT:-3600}" -- tests/nested/batch.sh "$LOGDIR" "${NESTED[@]}"
+		l1rc=$?
+		echo "   L1 ran $(( $(date +%s) - start )) s, exit status $l1rc"
+		for t in "${NESTED[@]}"; do
+			name=$(basename "$t" .sh)
+			if [ ! -f "$LOGDIR/$name/rc" ]; then
+				mkdir -p "$LOGDIR/$name"
+				echo "the nested L1 did not run it (L1 exit status $l1rc, console in $LOGDIR/l1-console.log)" \
+					>"$LOGDIR/$name/output.log"
+				tail -20 "$LOGDIR/l1-console.log" >>"$LOGDIR/$name/output.log" 2>/dev/null
+				echo 1 >"$LOGDIR/$name/rc"
+			fi
+			report "$name" "$LOGDIR/$name"
+		done
+	else
+		why=${why:-$(tail -1 "$LOGDIR/l1-prepare.log")}
+		for t in "${NESTED[@]}"; do
+			SKIPPED=$((SKIPPED + 1))
+			echo "skip $(basename "$t" .sh): no KVM here (host: $KVM_KIND) and no nested path: $why"
+		done
+	fi
+fi
 
 if [ $QUICK = 0 ]; then
 	note "fuzz smoke (libFuzzer, a few seconds per target)"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kvm: none
 # Host-user mistakes: each gets exactly one line on stderr naming the problem and exit status 2,
 # before any VM exists. --help and --version work.
 set -u

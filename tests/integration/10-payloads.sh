@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kvm: any
 # Tiny payload guests run by the real VMM: serial output, a PIO round trip, several vCPUs
 # started with INIT/SIPI, exit status on reset (i8042 and 0xcf9) and on a guest crash.
 set -u
@@ -29,7 +30,13 @@ check "cf9: guest ran" 'grep -q "reset via 0xcf9" $WORK/cf9.serial.log'
 
 run crash --memory 64M
 check "crash: exit status 1" '[ "$(cat $WORK/crash.rc)" = 1 ]'
-check "crash: register dump with the guest's rbx" 'grep -q "rbx=1234567890abcdef" $WORK/crash.stderr.log'
+# On AMD-V, KVM reinitialises the VMCB after a SHUTDOWN intercept, so the dump shows the reset
+# state there; on VT-x (and kvm_pvm) it shows the guest's registers at the fault.
+if grep -qw svm /proc/cpuinfo && [ ! -d /sys/module/kvm_pvm ]; then
+	check "crash: register dump (AMD: the reset state)" 'grep -q "vcpu0: rip=.* rbx=" $WORK/crash.stderr.log'
+else
+	check "crash: register dump with the guest's rbx" 'grep -q "rbx=1234567890abcdef" $WORK/crash.stderr.log'
+fi
 check "crash: one-line reason last" 'tail -1 $WORK/crash.stderr.log | grep -qE "vcpu0: (KVM_EXIT_INTERNAL_ERROR|triple fault)"'
 check "crash: guest output before the crash" 'grep -q "!" $WORK/crash.serial.log'
 exit $fail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kvm: any
 # A hostile virtio-blk driver (tests/kvm/virtio_bad.c) run by vireo: bad queue geometry, a
 # looping descriptor chain and a descriptor outside guest RAM must each put the device into
 # NEEDS_RESET with one log line while the VMM keeps running; after a reset the device serves a

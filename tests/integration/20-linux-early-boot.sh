@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kvm: any
 # Linux boot through vireo's own loaders, from the real guest kernel in $GUEST_DIR:
 # the bzImage (64-bit boot protocol entry, boot_params), the ELF vmlinux (PVH entry,
 # hvm_start_info) and a copy of vmlinux with its PVH note renamed (plain ELF entry in 64-bit mode,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kvm: any
 # SeaBIOS boots under vireo with no disk: banner and fw_cfg (with DMA) on the debug console
 # (--firmware-log, port 0x402), RAM size and e820 from CMOS + fw_cfg "etc/e820", CPUs from
 # fw_cfg, its screen output on COM1 (sercon), "No bootable device" and a reset -> exit 0.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kvm: any
 # SeaBIOS boots tests/guest/mbr/mbr.S from a virtio-blk disk: SeaBIOS's own virtio-pci +
 # virtio-blk driver serves the MBR's INT 13h CHS reads, LBA-extension reads and an LBA write.
 # Checks: the MBR's PASS line on COM1, exit status 0 (the MBR resets through the i8042), and

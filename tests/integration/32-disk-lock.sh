@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kvm: any
 # Disk image locking: an image another process holds a write lock on cannot be attached (exit
 # status 2, "disk IMG: already in use by another process"), read-only or not; an image held
 # with a read lock can be attached read-only but not read-write. The holder is a POSIX lock

@@ -1,4 +1,5 @@
 #!/bin/bash
+# kvm: none
 # SPDX-License-Identifier: MIT
 # Linux-driver suite for vhost-user-blk: QEMU TCG boots the guest kernel with
 # -device vhost-user-blk-pci (two queues) and tests/guest/init-blk.sh checks size, serial,

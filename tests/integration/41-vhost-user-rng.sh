@@ -1,4 +1,5 @@
 #!/bin/bash
+# kvm: none
 # SPDX-License-Identifier: MIT
 # Linux-driver suite for vhost-user-rng: QEMU TCG with -device vhost-user-rng-pci served by
 # `vireo backend rng`; the guest's virtio_rng driver must become the current hwrng and read

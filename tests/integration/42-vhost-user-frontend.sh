@@ -1,4 +1,5 @@
 #!/bin/bash
+# kvm: any
 # SPDX-License-Identifier: MIT
 # `vireo run --disk vhost-user=SOCKET`: the front-end side. SeaBIOS boots
 # tests/guest/mbr/mbr.S from a vhost-user-blk disk served by `vireo backend blk` and by

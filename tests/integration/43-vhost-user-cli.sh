@@ -1,4 +1,5 @@
 #!/bin/bash
+# kvm: none
 # SPDX-License-Identifier: MIT
 # `vireo backend` command line and lifecycle without a guest: usage errors are one line with
 # exit status 2, the net type is announced as not available, a disk in use is refused, and a

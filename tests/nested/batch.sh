@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Inside the nested-KVM L1: run integration scripts one after the other, each with its work
+# directory on the L1's tmpfs (unix sockets cannot live on 9p), then copy its logs and exit
+# status to LOGDIR/NAME on the writable share for tests/run.sh to report.
+#
+#   batch.sh LOGDIR SCRIPT...
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+SRC_DIR=$(pwd)
+. tests/lib/runner.sh
+[ -d "$SRC_DIR/../shared/guest" ] && export GUEST_DIR=$(cd "$SRC_DIR/../shared/guest" && pwd)
+logdir=$1
+shift
+# what runs in the L1, every 30 s: the only view into it while the batch runs
+( while sleep 30; do { date +%T; ps -eo pid,etime,pcpu,args | cut -c1-160 | grep -vE ' (ps|cut|sleep) '; } \
+	>"$logdir/nested-ps.log.tmp" && mv "$logdir/nested-ps.log.tmp" "$logdir/nested-ps.log"; done ) &
+watch=$!
+trap 'kill $watch 2>/dev/null' EXIT
+for t in "$@"; do
+	name=$(basename "$t" .sh)
+	work=/tmp/l1work/$name
+	echo "l1: $name" >>"$logdir/nested-progress.log"
+	run_one_test "$t" "$work"
+	mkdir -p "$logdir/$name"
+	# logs and results only: disk images stay behind
+	find "$work" -maxdepth 1 -type f \( -name '*.log' -o -name rc -o -name secs -o -name '*.txt' \) \
+		-size -8M -exec cp {} "$logdir/$name/" \;
+	rm -rf "$work"
+done
