@@ -15,7 +15,7 @@
 #     --timeout S     give up after S seconds (exit 124)
 #   l1.sh available                exit 0 when the nested path can be used here, else print why
 #
-# Environment: VIREO_L1_CACHE (default ~/.cache/vireo/l1), VIREO_L1_MEM (default 4G),
+# Environment: VIREO_L1_CACHE (default ~/.cache/vireo/l1), VIREO_L1_MEM (default 6G),
 # VIREO_L1_CPUS (default: the host's CPUs, at most 4).
 #
 # The L1 kernel and modules come from Debian's linux-image-amd64 (apt-get download: nothing is
@@ -142,7 +142,7 @@ l1_run() {
 
 	local cpus=${VIREO_L1_CPUS:-$(nproc)}
 	[ "$cpus" -gt 4 ] && cpus=4
-	local args=(-accel tcg,thread=multi -cpu max -smp "$cpus" -m "${VIREO_L1_MEM:-4G}"
+	local args=(-accel tcg,thread=multi -cpu max -smp "$cpus" -m "${VIREO_L1_MEM:-6G}"
 		-M pc -nodefaults -no-reboot -display none -vga none
 		-kernel "$dir/vmlinuz" -initrd "$st/initrd"
 		-append "console=ttyS0 quiet loglevel=1 panic=-1 tsc=reliable"
