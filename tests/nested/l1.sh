@@ -156,11 +156,14 @@ l1_run() {
 	local rc
 	if [ $interactive = 1 ]; then
 		args+=(-chardev stdio,id=con,mux=on,signal=off -serial chardev:con -mon chardev=con)
+		# QEMU restores the terminal when it exits; put it back ourselves should it be killed
+		local saved=""
+		[ -t 0 ] && saved=$(stty -g 2>/dev/null)
 		set +e
 		qemu-system-x86_64 "${args[@]}"
 		rc=$?
 		set -e
-		stty sane 2>/dev/null || true
+		[ -n "$saved" ] && stty "$saved" 2>/dev/null
 		[ $rc = 0 ] || die "qemu-system-x86_64 exited with status $rc"
 		rc=$(cat "$st/ctl/rc" 2>/dev/null || echo 1)
 		return "$rc"
