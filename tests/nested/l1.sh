@@ -48,6 +48,11 @@ l1_prepare() {
 	local pkg ver dir
 	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
 		awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$pkg" ] && ! ls "$CACHE"/*/ready >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+		apt-get update -qq >/dev/null 2>&1 || true # a fresh machine has no package lists yet
+		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+			awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
 	if [ -z "$pkg" ]; then
 		# no package lists (offline): use what is cached
 		dir=$(ls -d "$CACHE"/*/ 2>/dev/null | sort -V | tail -1)
