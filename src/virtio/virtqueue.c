@@ -51,6 +51,7 @@ void vq_reset(struct virtqueue *vq)
 	vq->signalled_used = 0;
 	vq->signalled_used_valid = false;
 	vq->no_notify = false;
+	vq->kick_pending = false;
 	vq->mem = NULL;
 	vq->desc_hva = vq->avail_hva = vq->used_hva = NULL;
 }

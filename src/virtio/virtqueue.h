@@ -61,6 +61,7 @@ struct virtqueue {
 	bool signalled_used_valid;
 	bool no_notify;          /* vq_set_notification(false) in effect */
 	uint64_t popped;         /* chains popped since creation (kept across resets): stats */
+	bool kick_pending;       /* kicked before the device was activated (virtio.c) */
 
 	/* Host pointers into guest memory, valid while ready. */
 	const struct guest_mem *mem;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -760,10 +761,12 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 	REQUIRE(vqd_attach(&d1, dev, 1) == 0);
 	virtio_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 				   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	CHECK(dev->active);
 
+	/* The first request is kicked before the loop has handed the rings over: the kick is
+	 * not lost. */
 	uint64_t data = vqd_alloc(&f.m, 512, 512);
 	CHECK_EQ(blk_rw(&d, dev, f.loop, VIRTIO_BLK_T_IN, 0, data, 512), VIRTIO_BLK_S_OK);
+	CHECK(dev->active);
 	CHECK(memcmp(vqd_hva(&f.m, data), sect, 512) == 0);
 	memset(vqd_hva(&f.m, data), 0xab, 512);
 	CHECK_EQ(blk_rw(&d, dev, f.loop, VIRTIO_BLK_T_OUT, 3, data, 512), VIRTIO_BLK_S_OK);
@@ -778,6 +781,7 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 
 	/* a driver reset stops the back-end's ring; a second activation works again */
 	virtio_set_status(dev, 0);
+	CHECK_EQ(vqd_settle(dev), 0);
 	CHECK(!dev->active);
 	CHECK(vqd_negotiate(dev, 1ULL << VIRTIO_F_VERSION_1) & VIRTIO_CONFIG_S_FEATURES_OK);
 	vqd_fini(&d);
@@ -785,8 +789,8 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 	REQUIRE(vqd_attach(&d, dev, 0) == 0);
 	virtio_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 				   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	CHECK(dev->active);
 	CHECK_EQ(blk_rw(&d, dev, f.loop, VIRTIO_BLK_T_IN, 3, data, 512), VIRTIO_BLK_S_OK);
+	CHECK(dev->active);
 	CHECK(memcmp(vqd_hva(&f.m, data), want, 512) == 0);
 
 	virtio_dev_destroy(dev);
@@ -805,4 +809,231 @@ TEST(vu_frontend_blk_roundtrip_with_backend)
 	munmap(f.m.hva, MEM_SIZE);
 	close(f.memfd);
 	close(fd);
+}
+
+/* ---- a scripted back-end: the front-end's register writes must not wait for it ---- */
+
+#include <stdatomic.h>
+
+struct slow_be {
+	int listen_fd;
+	int gate; /* eventfd (semaphore): each held reply waits for one release */
+	bool ro;
+	pthread_t tid;
+	atomic_uint seen[VU_REQUEST_MAX];
+};
+
+static void sbe_reply(int fd, const struct vu_msg *req, const void *p, uint32_t size)
+{
+	struct vu_msg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.request = req->hdr.request;
+	m.hdr.flags = VU_VERSION | VU_FLAG_REPLY;
+	m.hdr.size = size;
+	memcpy(&m.p, p, size);
+	if (vu_msg_send(fd, &m, NULL, 0) < 0)
+		fprintf(stderr, "slow back-end: reply failed\n");
+}
+
+/* Wait (bounded) until the test releases the gate once. */
+static void sbe_wait_gate(struct slow_be *s)
+{
+	struct pollfd p = {s->gate, POLLIN, 0};
+	uint64_t v;
+	if (poll(&p, 1, 20000) == 1 && read(s->gate, &v, 8) == 8)
+		return;
+	fprintf(stderr, "slow back-end: gate never opened\n");
+}
+
+static void *sbe_main(void *arg)
+{
+	struct slow_be *s = arg;
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		struct vu_msg m;
+		int fds[VU_MAX_FDS];
+		unsigned nfds = 0;
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 30000) != 1 || vu_msg_recv(fd, &m, fds, &nfds) != 1)
+			break;
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		uint32_t rq = m.hdr.request;
+		uint64_t v = 0;
+		if (rq < VU_REQUEST_MAX) /* counted before the reply: the test reads it after */
+			atomic_fetch_add(&s->seen[rq], 1);
+		switch (rq) {
+		case VU_GET_FEATURES:
+			v = (1ull << VIRTIO_F_VERSION_1) | (1ull << VU_F_PROTOCOL_FEATURES) |
+			    (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_BLK_F_FLUSH) |
+			    (s->ro ? 1ull << VIRTIO_BLK_F_RO : 0);
+			sbe_reply(fd, &m, &v, 8);
+			break;
+		case VU_GET_PROTOCOL_FEATURES:
+			v = (1ull << VU_PROTOCOL_F_MQ) | (1ull << VU_PROTOCOL_F_REPLY_ACK) |
+			    (1ull << VU_PROTOCOL_F_CONFIG);
+			sbe_reply(fd, &m, &v, 8);
+			break;
+		case VU_GET_QUEUE_NUM:
+			v = 1;
+			sbe_reply(fd, &m, &v, 8);
+			break;
+		case VU_GET_CONFIG: {
+			struct vu_config c = m.p.config;
+			memset(c.data, 0, sizeof(c.data));
+			uint64_t cap = 2048;
+			memcpy(c.data, &cap, 8);
+			sbe_reply(fd, &m, &c, m.hdr.size);
+			break;
+		}
+		case VU_GET_VRING_BASE: {
+			sbe_wait_gate(s);
+			struct vu_vring_state st = {m.p.state.index, 0};
+			sbe_reply(fd, &m, &st, sizeof(st));
+			break;
+		}
+		default:
+			if (m.hdr.flags & VU_FLAG_NEED_REPLY) {
+				if (rq == VU_SET_FEATURES)
+					sbe_wait_gate(s);
+				sbe_reply(fd, &m, &v, 8);
+			}
+			break;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static int sbe_start(struct slow_be *s, const char *path, bool ro)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memset(s, 0, sizeof(*s));
+	s->ro = ro;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	s->gate = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+	if (s->listen_fd < 0 || s->gate < 0 || bind(s->listen_fd, (void *)&sa, sizeof(sa)) < 0 ||
+	    listen(s->listen_fd, 1) < 0)
+		return -1;
+	return pthread_create(&s->tid, NULL, sbe_main, s) == 0 ? 0 : -1;
+}
+
+static void sbe_release(struct slow_be *s)
+{
+	uint64_t one = 1;
+	CHECK_EQ(write(s->gate, &one, 8), 8);
+}
+
+/* Guest RAM for a front-end: one memfd region of MEM_SIZE at gpa 0. */
+static void fe_ram(struct fe *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->sock = -1;
+	f->memfd = memfd_create("guest", MFD_CLOEXEC);
+	REQUIRE(f->memfd >= 0 && ftruncate(f->memfd, MEM_SIZE) == 0);
+	f->m.hva = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+	REQUIRE(f->m.hva != MAP_FAILED);
+	f->m.size = MEM_SIZE;
+	f->m.brk = MEM_SIZE / 2;
+	gm_init(&f->m.gm);
+	REQUIRE(gm_add_region(&f->m.gm, 0, MEM_SIZE, f->m.hva, f->memfd, 0, false) == 0);
+	REQUIRE(ev_loop_create(&f->loop) == 0);
+}
+
+/* DRIVER_OK and reset of a vhost-user disk are register writes on a vCPU thread: they return
+ * at once, the round trips with the back-end finish on the loop, and device_status reads the
+ * old value until the reset is complete. The back-end here holds its SET_FEATURES ack and its
+ * GET_VRING_BASE reply until the write has returned. */
+TEST(vu_frontend_status_writes_do_not_wait_for_backend)
+{
+	char sock[256], err[256] = "";
+	struct slow_be s;
+	struct fe f;
+	snprintf(sock, sizeof(sock), "%s/slow.sock", test_tmpdir());
+	REQUIRE(sbe_start(&s, sock, false) == 0);
+	fe_ram(&f);
+	struct disk_config fc;
+	memset(&fc, 0, sizeof(fc));
+	fc.vhost_user = sock;
+	fc.queues = 1;
+	fc.queue_size = 256;
+	struct virtio_dev *dev = NULL;
+	if (vublk_create(&fc, "vublk0", &dev, err, sizeof(err)) < 0)
+		test_fail_at(__FILE__, __LINE__, "vublk_create: %s", err);
+	REQUIRE(dev);
+	virtio_dev_attach(dev, &f.m.gm, f.loop, &fe_irq_ops, &fe_irqs);
+	uint8_t st = vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1));
+	REQUIRE(st & VIRTIO_CONFIG_S_FEATURES_OK);
+	struct vq_driver d;
+	REQUIRE(vqd_init(&d, &f.m, RING_GPA, QSIZE) == 0);
+	REQUIRE(vqd_attach(&d, dev, 0) == 0);
+
+	virtio_set_status(dev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	sbe_release(&s); /* only now may the back-end acknowledge SET_FEATURES */
+	uint8_t live = virtio_get_status(dev);
+	CHECK(live & VIRTIO_CONFIG_S_DRIVER_OK);
+	for (int k = 0; k < 4000 && !atomic_load(&s.seen[VU_SET_VRING_ENABLE]); k++)
+		(void)ev_loop_run_once(f.loop, 5);
+	CHECK_EQ(atomic_load(&s.seen[VU_SET_VRING_ENABLE]), 1);
+	CHECK_EQ(atomic_load(&s.seen[VU_SET_VRING_KICK]), 1);
+	CHECK_EQ(atomic_load(&s.seen[VU_SET_MEM_TABLE]), 1);
+	CHECK(!(virtio_get_status(dev) & VIRTIO_CONFIG_S_NEEDS_RESET));
+	CHECK(dev->active);
+
+	virtio_set_status(dev, 0);
+	CHECK_EQ(virtio_get_status(dev), live); /* the back-end has not answered GET_VRING_BASE */
+	sbe_release(&s);
+	for (int k = 0; k < 4000 && virtio_get_status(dev) != 0; k++)
+		(void)ev_loop_run_once(f.loop, 5);
+	CHECK_EQ(virtio_get_status(dev), 0);
+	CHECK_EQ(atomic_load(&s.seen[VU_GET_VRING_BASE]), 1);
+	CHECK(!dev->active);
+
+	virtio_dev_destroy(dev);
+	pthread_join(s.tid, NULL);
+	vqd_fini(&d);
+	close(s.listen_fd);
+	close(s.gate);
+	ev_loop_destroy(f.loop);
+	munmap(f.m.hva, MEM_SIZE);
+	close(f.memfd);
+}
+
+/* readonly=on must be the back-end's own read-only mode, not just a bit offered to the guest:
+ * against a back-end that does not offer VIRTIO_BLK_F_RO the front-end refuses to start. */
+TEST(vu_frontend_readonly_needs_a_readonly_backend)
+{
+	for (int ro = 0; ro < 2; ro++) {
+		char sock[256], err[256] = "";
+		struct slow_be s;
+		snprintf(sock, sizeof(sock), "%s/ro%d.sock", test_tmpdir(), ro);
+		REQUIRE(sbe_start(&s, sock, ro) == 0);
+		struct disk_config fc;
+		memset(&fc, 0, sizeof(fc));
+		fc.vhost_user = sock;
+		fc.queues = 1;
+		fc.queue_size = 256;
+		fc.readonly = true;
+		struct virtio_dev *dev = NULL;
+		int r = vublk_create(&fc, "vublk0", &dev, err, sizeof(err));
+		if (ro) {
+			CHECK_EQ(r, 0);
+			REQUIRE(dev);
+			CHECK(virtio_device_features(dev) & (1ULL << VIRTIO_BLK_F_RO));
+			virtio_dev_destroy(dev);
+		} else {
+			CHECK(r < 0);
+			CHECK(dev == NULL);
+			CHECK(strstr(err, "read-only") != NULL);
+			CHECK(strchr(err, '\n') == NULL);
+			if (dev)
+				virtio_dev_destroy(dev);
+		}
+		pthread_join(s.tid, NULL);
+		close(s.listen_fd);
+		close(s.gate);
+	}
 }
