@@ -1037,3 +1037,65 @@ TEST(vu_frontend_readonly_needs_a_readonly_backend)
 		close(s.gate);
 	}
 }
+
+/* A front-end that shrinks its guest memfd under the back-end: the daemon survives the fault
+ * (SIGBUS), drops that front-end and serves the next one. */
+TEST(vu_backend_survives_a_shrunk_memfd)
+{
+	struct fe f;
+	struct vq_driver d;
+	fe_init(&f);
+	fe_handshake(&f);
+	fe_mem_table(&f);
+	int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	fe_ring(&f, &d, kick, call);
+	REQUIRE(vu_backend_connected(f.vb));
+	uint64_t buf = vqd_alloc(&f.m, 256, 16);
+	struct vqd_seg seg = {buf, 256, true};
+	REQUIRE(vqd_add(&d, &seg, 1, false) >= 0);
+	/* The request is published; now the memory goes away under the back-end. */
+	REQUIRE(ftruncate(f.memfd, 0) == 0);
+	uint64_t one = 1;
+	CHECK_EQ(write(kick, &one, 8), 8);
+	fe_pump(&f);
+	CHECK(!vu_backend_connected(f.vb));
+	vqd_fini(&d);
+	munmap(f.m.hva, MEM_SIZE);
+	close(f.memfd);
+	close(f.sock);
+	close(kick);
+	close(call);
+
+	/* The next front-end gets served. */
+	int sv[2];
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	f.sock = sv[0];
+	REQUIRE(vu_backend_attach_conn(f.vb, sv[1]) == 0);
+	f.memfd = memfd_create("guest2", MFD_CLOEXEC);
+	REQUIRE(f.memfd >= 0 && ftruncate(f.memfd, MEM_SIZE) == 0);
+	f.m.hva = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f.memfd, 0);
+	REQUIRE(f.m.hva != MAP_FAILED);
+	f.m.brk = MEM_SIZE / 2;
+	gm_init(&f.m.gm);
+	REQUIRE(gm_add_region(&f.m.gm, 0, MEM_SIZE, f.m.hva, f.memfd, 0, false) == 0);
+	kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	fe_handshake(&f);
+	fe_mem_table(&f);
+	fe_ring(&f, &d, kick, call);
+	buf = vqd_alloc(&f.m, 256, 16);
+	seg = (struct vqd_seg){buf, 256, true};
+	REQUIRE(vqd_add(&d, &seg, 1, false) >= 0);
+	CHECK_EQ(write(kick, &one, 8), 8);
+	fe_pump(&f);
+	uint32_t id, len;
+	REQUIRE(vqd_get_used(&d, &id, &len));
+	CHECK_EQ(len, 256);
+	uint8_t zero[256] = {0};
+	CHECK(memcmp(vqd_hva(&f.m, buf), zero, 256) != 0);
+	vqd_fini(&d);
+	fe_fini(&f);
+	close(kick);
+	close(call);
+}
