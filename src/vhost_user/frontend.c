@@ -139,8 +139,7 @@ static void conn_broken(struct vublk *vb, const char *fmt, ...)
 	}
 	if (!vb->created)
 		return; /* vublk_create reports it */
-	log_err("%s: vhost-user back-end %s: %s; disconnected", vb->vdev.name, vb->path, msg);
-	virtio_dev_fail(&vb->vdev, "vhost-user back-end gone");
+	virtio_dev_fail(&vb->vdev, "vhost-user back-end %s: %s; disconnected", vb->path, msg);
 	stop_done(vb);
 }
 

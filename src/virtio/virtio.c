@@ -167,7 +167,8 @@ void virtio_dev_fail(struct virtio_dev *dev, const char *fmt, ...)
 	for (uint16_t i = 0; i < dev->nr_queues; i++)
 		vq_stop(&dev->queues[i]);
 	dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	raise_config_locked(dev);
+	if (!dev->resetting) /* a reset in progress clears it anyway: no interrupt for it */
+		raise_config_locked(dev);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

@@ -819,6 +819,7 @@ struct slow_be {
 	int listen_fd;
 	int gate; /* eventfd (semaphore): each held reply waits for one release */
 	bool ro;
+	uint32_t hang_up_on; /* close the connection instead of answering this request */
 	pthread_t tid;
 	atomic_uint seen[VU_REQUEST_MAX];
 };
@@ -864,6 +865,8 @@ static void *sbe_main(void *arg)
 		uint64_t v = 0;
 		if (rq < VU_REQUEST_MAX) /* counted before the reply: the test reads it after */
 			atomic_fetch_add(&s->seen[rq], 1);
+		if (rq == s->hang_up_on)
+			break;
 		switch (rq) {
 		case VU_GET_FEATURES:
 			v = (1ull << VIRTIO_F_VERSION_1) | (1ull << VU_F_PROTOCOL_FEATURES) |
@@ -1098,4 +1101,57 @@ TEST(vu_backend_survives_a_shrunk_memfd)
 	fe_fini(&f);
 	close(kick);
 	close(call);
+}
+
+/* A back-end that goes away while the driver resets the device: the reset still completes
+ * (device_status reads 0), the disk then fails (NEEDS_RESET) instead of hanging or killing
+ * the VMM, with one log line. */
+TEST(vu_frontend_backend_gone_during_reset)
+{
+	char sock[256], err[256] = "";
+	struct slow_be s;
+	struct fe f;
+	snprintf(sock, sizeof(sock), "%s/gone.sock", test_tmpdir());
+	REQUIRE(sbe_start(&s, sock, false) == 0);
+	s.hang_up_on = VU_GET_VRING_BASE;
+	fe_ram(&f);
+	struct disk_config fc;
+	memset(&fc, 0, sizeof(fc));
+	fc.vhost_user = sock;
+	fc.queues = 1;
+	fc.queue_size = 256;
+	struct virtio_dev *dev = NULL;
+	if (vublk_create(&fc, "vublk0", &dev, err, sizeof(err)) < 0)
+		test_fail_at(__FILE__, __LINE__, "vublk_create: %s", err);
+	REQUIRE(dev);
+	virtio_dev_attach(dev, &f.m.gm, f.loop, &fe_irq_ops, &fe_irqs);
+	uint8_t st = vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1));
+	struct vq_driver d;
+	REQUIRE(vqd_init(&d, &f.m, RING_GPA, QSIZE) == 0);
+	REQUIRE(vqd_attach(&d, dev, 0) == 0);
+	virtio_set_status(dev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	sbe_release(&s); /* SET_FEATURES ack */
+	for (int k = 0; k < 4000 && !atomic_load(&s.seen[VU_SET_VRING_ENABLE]); k++)
+		(void)ev_loop_run_once(f.loop, 5);
+	CHECK(dev->active);
+	virtio_set_status(dev, 0);
+	CHECK(virtio_get_status(dev) != 0);
+	for (int k = 0; k < 4000 && virtio_get_status(dev) != 0; k++)
+		(void)ev_loop_run_once(f.loop, 5);
+	CHECK_EQ(virtio_get_status(dev), 0);
+	/* The driver starts again: activation fails, the device says so. */
+	st = vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1));
+	REQUIRE(vqd_attach(&d, dev, 0) == 0);
+	virtio_set_status(dev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	CHECK(vqd_settle(dev) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	virtio_set_status(dev, 0);
+	CHECK_EQ(vqd_settle(dev), 0);
+	virtio_dev_destroy(dev);
+	pthread_join(s.tid, NULL);
+	vqd_fini(&d);
+	close(s.listen_fd);
+	close(s.gate);
+	ev_loop_destroy(f.loop);
+	munmap(f.m.hva, MEM_SIZE);
+	close(f.memfd);
 }
