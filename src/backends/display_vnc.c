@@ -428,6 +428,9 @@ int display_vnc_create(const char *addr, uint16_t port, const char *password_fil
 	v->screen = s;
 	s->screenData = v;
 	s->desktopName = "vireo";
+	/* No pointer image until the guest defines one (libvncserver's default arrow would be
+	 * painted into the pictures of viewers that cannot draw cursors themselves). */
+	s->cursor = NULL;
 	set_server_format(s);
 	/* Our own socket: libvncserver takes it as already set up. */
 	s->autoPort = FALSE;
