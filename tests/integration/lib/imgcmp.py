@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 """Picture checks for the display tests (Pillow, Debian python3-pil).
 
-    imgcmp.py text PNG                  the picture shows text: print rows/columns statistics,
-                                        exit 1 when it is uniform or has no text-like region
+    imgcmp.py text PNG [MIN]            the picture shows text: print rows/columns statistics,
+                                        exit 1 when it is uniform or has fewer than MIN
+                                        (default 2000) ink/background transitions along rows
     imgcmp.py same A B [MAX_MEAN]       A and B are the same picture (B may be a JPEG: small
                                         per-pixel differences allowed); exit 1 otherwise
     imgcmp.py box PNG X Y W H           print the fraction of pixels in the box that differ
@@ -22,7 +23,7 @@ def background(img):
     return max(range(256), key=lambda v: hist[v])
 
 
-def text(path):
+def text(path, min_transitions=2000):
     img = grey(path)
     w, h = img.size
     px = img.load()
@@ -41,7 +42,7 @@ def text(path):
             prev = on
     print(f"{w}x{h} background={bg} inked_rows={len(inked)} uniform_rows={uniform_rows} "
           f"transitions={transitions}")
-    ok = len(inked) >= 32 and uniform_rows < h and transitions > 2000
+    ok = len(inked) >= 16 and uniform_rows < h and transitions >= min_transitions
     return 0 if ok else 1
 
 
@@ -70,7 +71,7 @@ def box(path, x, y, w, h):
 def main():
     cmd = sys.argv[1]
     if cmd == "text":
-        return text(sys.argv[2])
+        return text(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 2000)
     if cmd == "same":
         return same(sys.argv[2], sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 4.0)
     if cmd == "box":
