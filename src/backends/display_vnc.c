@@ -52,6 +52,8 @@ struct display_vnc {
 };
 
 /* libvncserver's log hooks are process-wide function pointers; these only forward. */
+static void vnc_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void vnc_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void vnc_log(const char *fmt, ...)
 {
 	char buf[256];

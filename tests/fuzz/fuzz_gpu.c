@@ -25,7 +25,7 @@
 static struct virtio_dev *dev;
 static struct display *disp;
 static struct vqd_mem mem;
-static uint64_t req_gpa, resp_gpa;
+static uint64_t req_gpa, resp_gpa, base_brk;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,6 +40,7 @@ static void setup(void)
 	virtio_dev_attach(dev, &mem.gm, NULL, NULL, NULL);
 	req_gpa = vqd_alloc(&mem, 64 * 1024, 16);
 	resp_gpa = vqd_alloc(&mem, 4096, 16);
+	base_brk = mem.brk;
 }
 
 static void decode_only(const uint8_t *data, size_t size)
@@ -69,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct vq_driver ctrl, cursor;
 	virtio_reset(dev);
+	mem.brk = base_brk; /* the rings' indirect tables, allocated again below */
 	if (vqd_init(&ctrl, &mem, 0x1000, QSZ) < 0 || vqd_init(&cursor, &mem, 0x3000, QSZ) < 0)
 		abort();
 	uint8_t st = vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_GPU_F_EDID));
