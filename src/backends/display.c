@@ -343,8 +343,8 @@ void display_source_set_mode(struct display_source *s, uint32_t w, uint32_t h)
 	pthread_mutex_unlock(&d->lock);
 }
 
-void display_source_update(struct display_source *s, uint32_t x, uint32_t y, uint32_t w,
-			   uint32_t h, const void *src, size_t src_stride, enum display_fmt fmt)
+void display_source_update(struct display_source *s, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
+			   const void *src, size_t src_stride, enum display_fmt fmt)
 {
 	struct display *d = s->d;
 	pthread_mutex_lock(&d->lock);
@@ -472,8 +472,7 @@ void display_input_key(struct display *d, uint16_t code, bool down)
 		log_rl(LOG_INFO, "display: key %u dropped: no keyboard device (--input)", code);
 }
 
-void display_input_pointer(struct display *d, uint32_t x, uint32_t y, uint32_t buttons,
-			   int wheel)
+void display_input_pointer(struct display *d, uint32_t x, uint32_t y, uint32_t buttons, int wheel)
 {
 	const struct display_input_ops *ops = atomic_load(&d->ptr.ops);
 	if (ops && ops->pointer)

@@ -108,8 +108,8 @@ void display_source_set_mode(struct display_source *s, uint32_t w, uint32_t h);
 /* Copy a w * h rectangle at (x, y) from src (its first pixel; rows src_stride bytes apart)
  * into the surface, converting from fmt, and report it as damage. Clipped to the mode;
  * ignored unless s is the shown source. */
-void display_source_update(struct display_source *s, uint32_t x, uint32_t y, uint32_t w,
-			   uint32_t h, const void *src, size_t src_stride, enum display_fmt fmt);
+void display_source_update(struct display_source *s, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
+			   const void *src, size_t src_stride, enum display_fmt fmt);
 /* True once after s became the shown source (the source should push everything). */
 bool display_source_take_refresh(struct display_source *s);
 bool display_source_shown(struct display_source *s);
@@ -151,8 +151,7 @@ void display_set_keyboard(struct display *d, const struct display_input_ops *ops
 void display_set_pointer(struct display *d, const struct display_input_ops *ops, void *opaque);
 /* For back-ends: deliver input (dropped when no sink). */
 void display_input_key(struct display *d, uint16_t code, bool down);
-void display_input_pointer(struct display *d, uint32_t x, uint32_t y, uint32_t buttons,
-			   int wheel);
+void display_input_pointer(struct display *d, uint32_t x, uint32_t y, uint32_t buttons, int wheel);
 /* For back-ends: a viewer asked for w x h (posted to the loop thread). */
 void display_request_resize(struct display *d, uint32_t w, uint32_t h);
 

@@ -137,9 +137,9 @@ static void on_cursor(void *opaque, const struct display_cursor *c)
 }
 
 static const struct display_listener_ops vnc_listener_ops = {
-	.mode = on_mode,
-	.damage = on_damage,
-	.cursor = on_cursor,
+    .mode = on_mode,
+    .damage = on_damage,
+    .cursor = on_cursor,
 };
 
 /* ---- server thread ---- */
@@ -231,7 +231,8 @@ static void apply_pending(struct display_vnc *v)
 		uint32_t x2 = MIN(rects[i].x + rects[i].w, (uint32_t)s->width);
 		uint32_t y2 = MIN(rects[i].y + rects[i].h, (uint32_t)s->height);
 		if (rects[i].x < x2 && rects[i].y < y2)
-			rfbMarkRectAsModified(s, (int)rects[i].x, (int)rects[i].y, (int)x2, (int)y2);
+			rfbMarkRectAsModified(s, (int)rects[i].x, (int)rects[i].y, (int)x2,
+					      (int)y2);
 	}
 	if (cursor) {
 		apply_cursor(v, cursor);
@@ -298,8 +299,11 @@ static void on_pointer(int mask, int x, int y, rfbClientPtr cl)
 	v->last_buttons = mask;
 	x = MAX(0, MIN(x, s->width - 1));
 	y = MAX(0, MIN(y, s->height - 1));
-	uint32_t ax = s->width > 1 ? (uint32_t)((uint64_t)x * DISPLAY_ABS_MAX / (uint32_t)(s->width - 1)) : 0;
-	uint32_t ay = s->height > 1 ? (uint32_t)((uint64_t)y * DISPLAY_ABS_MAX / (uint32_t)(s->height - 1)) : 0;
+	uint32_t ax =
+	    s->width > 1 ? (uint32_t)((uint64_t)x * DISPLAY_ABS_MAX / (uint32_t)(s->width - 1)) : 0;
+	uint32_t ay = s->height > 1
+			  ? (uint32_t)((uint64_t)y * DISPLAY_ABS_MAX / (uint32_t)(s->height - 1))
+			  : 0;
 	display_input_pointer(v->d, ax, ay, (uint32_t)mask & 7, wheel);
 	rfbDefaultPtrAddEvent(mask, x, y, cl);
 }
@@ -485,6 +489,7 @@ int display_vnc_start(struct display_vnc *v, struct display *d)
 		return r;
 	}
 	v->running = true;
+	pthread_setname_np(v->thread, "vnc"); /* for top/ps and the benchmarks */
 	log_info("vnc: listening on %s%s", v->where, v->password[0] ? " (password)" : "");
 	return 0;
 }

@@ -10,6 +10,7 @@ struct keymap_entry {
 	uint16_t code;
 };
 
+/* clang-format off */
 static const struct keymap_entry keymap_table[] = {
 	{XK_space, KEY_SPACE},
 	{XK_exclam, KEY_1}, {XK_at, KEY_2}, {XK_numbersign, KEY_3}, {XK_dollar, KEY_4},
@@ -54,14 +55,15 @@ static const struct keymap_entry keymap_table[] = {
 	{XK_KP_Multiply, KEY_KPASTERISK}, {XK_KP_Divide, KEY_KPSLASH},
 	{XK_KP_Equal, KEY_KPEQUAL},
 };
+/* clang-format on */
 
 /* Letters and digits in keyboard order. */
 static const uint16_t letter_codes[26] = {
-	KEY_A, KEY_B, KEY_C, KEY_D, KEY_E, KEY_F, KEY_G, KEY_H, KEY_I, KEY_J, KEY_K, KEY_L, KEY_M,
-	KEY_N, KEY_O, KEY_P, KEY_Q, KEY_R, KEY_S, KEY_T, KEY_U, KEY_V, KEY_W, KEY_X, KEY_Y, KEY_Z,
+    KEY_A, KEY_B, KEY_C, KEY_D, KEY_E, KEY_F, KEY_G, KEY_H, KEY_I, KEY_J, KEY_K, KEY_L, KEY_M,
+    KEY_N, KEY_O, KEY_P, KEY_Q, KEY_R, KEY_S, KEY_T, KEY_U, KEY_V, KEY_W, KEY_X, KEY_Y, KEY_Z,
 };
 static const uint16_t digit_codes[10] = {
-	KEY_0, KEY_1, KEY_2, KEY_3, KEY_4, KEY_5, KEY_6, KEY_7, KEY_8, KEY_9,
+    KEY_0, KEY_1, KEY_2, KEY_3, KEY_4, KEY_5, KEY_6, KEY_7, KEY_8, KEY_9,
 };
 
 uint16_t keymap_keysym_to_linux(uint32_t keysym)

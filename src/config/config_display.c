@@ -18,8 +18,7 @@
 /* Split "k=v,k=v" in place; calls fn per pair. A token without '=' is an error. */
 typedef int (*kv_fn)(void *ctx, const char *opt, const char *all, const char *k, const char *v,
 		     char *err, size_t errlen);
-static int each_kv(const char *opt, const char *val, kv_fn fn, void *ctx, char *err,
-		   size_t errlen)
+static int each_kv(const char *opt, const char *val, kv_fn fn, void *ctx, char *err, size_t errlen)
 {
 	char *dup = strdup(val);
 	char *save = NULL;
@@ -62,8 +61,9 @@ static int gpu_kv(void *ctx, const char *opt, const char *all, const char *k, co
 		g->height = (uint32_t)n;
 	} else if (!strcmp(k, "max_hostmem")) {
 		if (parse_size(v, &n) < 0 || n < GPU_MIN_HOSTMEM || n > GPU_MAX_HOSTMEM) {
-			snprintf(err, errlen, "%s %s: max_hostmem=%s: expected a size from 4M to 64G",
-				 opt, all, v);
+			snprintf(err, errlen,
+				 "%s %s: max_hostmem=%s: expected a size from 4M to 64G", opt, all,
+				 v);
 			return -EINVAL;
 		}
 		g->max_hostmem = n;
@@ -81,10 +81,10 @@ int cfg_parse_gpu(const char *val, struct gpu_config *g, char *err, size_t errle
 		return -EINVAL;
 	}
 	struct gpu_config n = {
-		.enabled = true,
-		.width = GPU_DEFAULT_WIDTH,
-		.height = GPU_DEFAULT_HEIGHT,
-		.max_hostmem = GPU_DEFAULT_HOSTMEM,
+	    .enabled = true,
+	    .width = GPU_DEFAULT_WIDTH,
+	    .height = GPU_DEFAULT_HEIGHT,
+	    .max_hostmem = GPU_DEFAULT_HOSTMEM,
 	};
 	if (val && *val) {
 		int r = each_kv("--gpu", val, gpu_kv, &n, err, errlen);
@@ -121,8 +121,8 @@ static int parse_vnc(const char *all, const char *v, struct display_config *d, c
 		return -EINVAL;
 	}
 	if (parse_uint(port, 0, 65535, &n) < 0) {
-		snprintf(err, errlen, "--display %s: vnc=%s: expected [ADDRESS:]PORT, port 0..65535",
-			 all, v);
+		snprintf(err, errlen,
+			 "--display %s: vnc=%s: expected [ADDRESS:]PORT, port 0..65535", all, v);
 		return -EINVAL;
 	}
 	d->vnc = true;
@@ -147,12 +147,12 @@ static int display_kv(void *ctx, const char *opt, const char *all, const char *k
 		}
 		return parse_vnc(all, v, d, err, errlen);
 	}
-	char **slot = !strcmp(k, "password") ? &d->vnc_password
+	char **slot = !strcmp(k, "password")	 ? &d->vnc_password
 		      : !strcmp(k, "screenshot") ? &d->screenshot
 						 : NULL;
 	if (!slot) {
-		snprintf(err, errlen, "--display %s: unknown key '%s' (vnc=, password=, screenshot=)",
-			 all, k);
+		snprintf(err, errlen,
+			 "--display %s: unknown key '%s' (vnc=, password=, screenshot=)", all, k);
 		return -EINVAL;
 	}
 	if (*slot) {
@@ -195,7 +195,8 @@ int cfg_validate_display(const struct vm_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (d->vnc_password && access(d->vnc_password, R_OK) < 0) {
-		snprintf(err, errlen, "--display password=%s: %s", d->vnc_password, strerror(errno));
+		snprintf(err, errlen, "--display password=%s: %s", d->vnc_password,
+			 strerror(errno));
 		return -errno;
 	}
 	if (d->screenshot) {
@@ -213,8 +214,7 @@ int cfg_validate_display(const struct vm_config *cfg, char *err, size_t errlen)
 	}
 	const struct gpu_config *g = &cfg->gpu;
 	if (g->enabled && g->max_hostmem < 2ULL * g->width * g->height * 4) {
-		snprintf(err, errlen,
-			 "--gpu: max_hostmem=%llu is too small for two %ux%u buffers",
+		snprintf(err, errlen, "--gpu: max_hostmem=%llu is too small for two %ux%u buffers",
 			 (unsigned long long)g->max_hostmem, g->width, g->height);
 		return -EINVAL;
 	}

@@ -19,7 +19,7 @@
 #define MMIO_QEXT 0x600u
 #define QEXT_SIZE 8u
 #define QEXT_LITTLE_ENDIAN 0x1e1e1e1eu
-#define BAND 16u /* rows compared per band */
+#define BAND 16u  /* rows compared per band */
 #define CHUNK 64u /* bytes per column chunk */
 
 struct bochs_mode {
@@ -218,8 +218,9 @@ static void bar_remap(struct pci_dev *d, unsigned bar, uint64_t old_gpa, uint64_
 		return;
 	r = kvm_memslot_set(b->kvm, b->slot, new_gpa, BOCHS_VRAM_SIZE, b->vram);
 	if (r < 0)
-		log_rl(LOG_WARN, "%s: framebuffer at 0x%llx: memslot refused (%s), using MMIO exits",
-		       d->name, (unsigned long long)new_gpa, strerror(-r));
+		log_rl(LOG_WARN,
+		       "%s: framebuffer at 0x%llx: memslot refused (%s), using MMIO exits", d->name,
+		       (unsigned long long)new_gpa, strerror(-r));
 	else
 		b->mapped = true;
 }
@@ -253,7 +254,8 @@ static void push_changes(struct bochs_display *b, const struct bochs_mode *m, bo
 		}
 		if (ytop == UINT32_MAX)
 			continue;
-		uint32_t x1 = first / m->bytespp, x2 = MIN((last + m->bytespp - 1) / m->bytespp, m->w);
+		uint32_t x1 = first / m->bytespp,
+			 x2 = MIN((last + m->bytespp - 1) / m->bytespp, m->w);
 		display_source_update(b->src, x1, ytop, x2 - x1, ybot - ytop + 1,
 				      b->vram + m->start + (size_t)ytop * m->stride +
 					  (size_t)x1 * m->bytespp,
@@ -322,8 +324,8 @@ int bochs_display_create(struct pci_bus *bus, struct kvm *kvm, struct display *d
 			goto fail;
 		b->slot_ok = true;
 	}
-	if (display && (r = display_source_add(display, "firmware screen", BOCHS_DISPLAY_PRIO,
-					       NULL, b, &b->src)) < 0)
+	if (display && (r = display_source_add(display, "firmware screen", BOCHS_DISPLAY_PRIO, NULL,
+					       b, &b->src)) < 0)
 		goto fail;
 	if ((r = pci_bus_add_dev(bus, &b->pci, -1)) < 0)
 		goto fail;

@@ -23,7 +23,7 @@ static uint16_t chroma(double v)
 static void put_chromaticity(uint8_t *p)
 {
 	/* sRGB primaries and D65 white. */
-	uint16_t c[8] = {chroma(0.640), chroma(0.330), chroma(0.300), chroma(0.600),
+	uint16_t c[8] = {chroma(0.640), chroma(0.330), chroma(0.300),  chroma(0.600),
 			 chroma(0.150), chroma(0.060), chroma(0.3127), chroma(0.3290)};
 	p[0] = (uint8_t)(((c[0] & 3) << 6) | ((c[1] & 3) << 4) | ((c[2] & 3) << 2) | (c[3] & 3));
 	p[1] = (uint8_t)(((c[4] & 3) << 6) | ((c[5] & 3) << 4) | ((c[6] & 3) << 2) | (c[7] & 3));
@@ -140,16 +140,16 @@ void edid_build(uint8_t out[EDID_BLOCK_LEN], uint32_t w, uint32_t h, const char 
 	memcpy(out, header, sizeof(header));
 	put_vendor(out + 8, "VRO");
 	out[10] = 0x01; /* product code 0x0001 */
-	out[16] = 1;    /* week 1 */
-	out[17] = 34;   /* 2024 (years since 1990) */
-	out[18] = 1;    /* EDID 1.4 */
+	out[16] = 1;	/* week 1 */
+	out[17] = 34;	/* 2024 (years since 1990) */
+	out[18] = 1;	/* EDID 1.4 */
 	out[19] = 4;
 	out[20] = 0xa0; /* digital input, 8 bits per primary */
 	/* Image size at 96 dpi, in cm (0.2646 mm per pixel). */
 	uint32_t hmm = (uint32_t)(w * 0.2646 + 0.5), vmm = (uint32_t)(h * 0.2646 + 0.5);
 	out[21] = (uint8_t)MIN(MAX((hmm + 5) / 10, 1u), 255u);
 	out[22] = (uint8_t)MIN(MAX((vmm + 5) / 10, 1u), 255u);
-	out[23] = 120;  /* gamma 2.2 */
+	out[23] = 120;	/* gamma 2.2 */
 	out[24] = 0x06; /* sRGB default, preferred timing is native, RGB 4:4:4 */
 	put_chromaticity(out + 25);
 	out[35] = 0x21; /* established: 640x480@60, 800x600@60 */

@@ -26,7 +26,7 @@
 struct machine_display {
 	const struct vm_config *cfg;
 	struct display_vnc *vnc; /* until handed to the VM */
-	uint8_t *vgabios;        /* the firmware screen's option ROM, or NULL */
+	uint8_t *vgabios;	 /* the firmware screen's option ROM, or NULL */
 	size_t vgabios_len;
 	char rom_name[32];
 	struct display *display;
@@ -56,8 +56,8 @@ static void load_vgabios(struct machine_display *md, const char *firmware)
 		 BOCHS_DEVICE_ID);
 }
 
-int machine_display_prepare(const struct vm_config *cfg, struct machine_display **out,
-			    char *err, size_t errlen)
+int machine_display_prepare(const struct vm_config *cfg, struct machine_display **out, char *err,
+			    size_t errlen)
 {
 	const struct display_config *dc = &cfg->display;
 	bool shown = dc->vnc || dc->screenshot;
@@ -108,8 +108,8 @@ static int add_virtio(struct vm *vm, struct pci_bus *bus, struct virtio_dev *dev
 	return r;
 }
 
-int machine_display_build(struct machine_display *md, struct vm *vm, struct pci_bus *bus,
-			  char *err, size_t errlen)
+int machine_display_build(struct machine_display *md, struct vm *vm, struct pci_bus *bus, char *err,
+			  size_t errlen)
 {
 	if (!md)
 		return 0;

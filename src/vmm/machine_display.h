@@ -22,15 +22,14 @@ struct machine_display;
 
 /* Before the VM: bind the VNC socket, read its password, find the VGA BIOS for the firmware
  * screen. *out is NULL when nothing graphical was asked for. */
-int machine_display_prepare(const struct vm_config *cfg, struct machine_display **out,
-			    char *err, size_t errlen) WUR;
+int machine_display_prepare(const struct vm_config *cfg, struct machine_display **out, char *err,
+			    size_t errlen) WUR;
 /* Create the display and the devices on bus (the VM owns them afterwards), then start the
  * back-ends. NULL md: nothing to do. */
-int machine_display_build(struct machine_display *md, struct vm *vm, struct pci_bus *bus,
-			  char *err, size_t errlen) WUR;
+int machine_display_build(struct machine_display *md, struct vm *vm, struct pci_bus *bus, char *err,
+			  size_t errlen) WUR;
 /* The fw_cfg files the firmware screen needs (its VGA BIOS); returns how many (0 or 1). */
-unsigned machine_display_fw_files(struct machine_display *md, struct fw_file *files,
-				  unsigned cap);
+unsigned machine_display_fw_files(struct machine_display *md, struct fw_file *files, unsigned cap);
 /* Free what the VM does not own. NULL-safe. */
 void machine_display_destroy(struct machine_display *md);
 

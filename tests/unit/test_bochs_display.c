@@ -35,7 +35,8 @@ static void l_damage(void *o, const struct display_rect *r)
 		t->dmg = *r;
 		return;
 	}
-	uint32_t x2 = MAX(t->dmg.x + t->dmg.w, r->x + r->w), y2 = MAX(t->dmg.y + t->dmg.h, r->y + r->h);
+	uint32_t x2 = MAX(t->dmg.x + t->dmg.w, r->x + r->w),
+		 y2 = MAX(t->dmg.y + t->dmg.h, r->y + r->h);
 	t->dmg.x = MIN(t->dmg.x, r->x);
 	t->dmg.y = MIN(t->dmg.y, r->y);
 	t->dmg.w = x2 - t->dmg.x;

@@ -38,11 +38,12 @@ static void expect_error(int line, const char *needle, const char **args)
 	char err[512] = "";
 	int r = parse(&cfg, err, sizeof(err), args);
 	if (r >= 0 || !strstr(err, needle) || strchr(err, '\n'))
-		test_fail_at(__FILE__, line, "expected an error with '%s', got r=%d '%s'", needle, r,
-			     err);
+		test_fail_at(__FILE__, line, "expected an error with '%s', got r=%d '%s'", needle,
+			     r, err);
 	cfg_fini(&cfg);
 }
-#define EXPECT_ERROR(needle, ...) expect_error(__LINE__, needle, (const char *[]){__VA_ARGS__, NULL})
+#define EXPECT_ERROR(needle, ...)                                                                  \
+	expect_error(__LINE__, needle, (const char *[]){__VA_ARGS__, NULL})
 
 TEST(cli_gpu_input_display_values)
 {
@@ -50,8 +51,8 @@ TEST(cli_gpu_input_display_values)
 	char err[512] = "", shot[300];
 	const char *k = kernel();
 	snprintf(shot, sizeof(shot), "screenshot=%s/s.png", test_tmpdir());
-	const char *a1[] = {"--kernel", k, "--gpu", "--input", "--display", "vnc=5901", "--display",
-			    shot, NULL};
+	const char *a1[] = {"--kernel", k,	     "--gpu", "--input", "--display",
+			    "vnc=5901", "--display", shot,    NULL};
 	CHECK_EQ(parse(&cfg, err, sizeof(err), a1), 0);
 	CHECK(cfg.gpu.enabled);
 	CHECK_EQ(cfg.gpu.width, 1280);
@@ -65,8 +66,9 @@ TEST(cli_gpu_input_display_values)
 	cfg_fini(&cfg);
 
 	/* "--gpu OPTS" and "--gpu=OPTS"; addresses */
-	const char *a2[] = {"--kernel", k, "--gpu", "width=1024,height=768,max_hostmem=64M",
-			    "--display", "vnc=0.0.0.0:0", NULL};
+	const char *a2[] = {
+	    "--kernel",	     k,	  "--gpu", "width=1024,height=768,max_hostmem=64M", "--display",
+	    "vnc=0.0.0.0:0", NULL};
 	CHECK_EQ(parse(&cfg, err, sizeof(err), a2), 0);
 	CHECK_EQ(cfg.gpu.width, 1024);
 	CHECK_EQ(cfg.gpu.height, 768);
@@ -74,8 +76,9 @@ TEST(cli_gpu_input_display_values)
 	CHECK_STR(cfg.display.vnc_addr, "0.0.0.0");
 	CHECK_EQ(cfg.display.vnc_port, 0);
 	cfg_fini(&cfg);
-	const char *a3[] = {"--kernel", k, "--gpu=height=600", "--display",
-			    "vnc=localhost:5,password=/dev/null", NULL};
+	const char *a3[] = {
+	    "--kernel", k, "--gpu=height=600", "--display", "vnc=localhost:5,password=/dev/null",
+	    NULL};
 	CHECK_EQ(parse(&cfg, err, sizeof(err), a3), 0);
 	CHECK_EQ(cfg.gpu.height, 600);
 	CHECK_EQ(cfg.gpu.width, 1280);
@@ -105,12 +108,12 @@ TEST(cli_gpu_display_errors)
 	EXPECT_ERROR("not an IPv4 address", "--kernel", k, "--gpu", "--display", "vnc=1.2.3:5900");
 	EXPECT_ERROR("port 0..65535", "--kernel", k, "--gpu", "--display", "vnc=127.0.0.1:70000");
 	EXPECT_ERROR("port 0..65535", "--kernel", k, "--gpu", "--display", "vnc=abc");
-	EXPECT_ERROR("vnc= given twice", "--kernel", k, "--gpu", "--display", "vnc=1",
-		     "--display", "vnc=2");
+	EXPECT_ERROR("vnc= given twice", "--kernel", k, "--gpu", "--display", "vnc=1", "--display",
+		     "vnc=2");
 	EXPECT_ERROR("password=: needs vnc=", "--kernel", k, "--gpu", "--display",
 		     "password=/dev/null");
-	EXPECT_ERROR("password=/nonexistent/pw: No such file", "--kernel", k, "--gpu",
-		     "--display", "vnc=1,password=/nonexistent/pw");
+	EXPECT_ERROR("password=/nonexistent/pw: No such file", "--kernel", k, "--gpu", "--display",
+		     "vnc=1,password=/nonexistent/pw");
 	EXPECT_ERROR("directory /nonexistent-dir", "--kernel", k, "--gpu", "--display",
 		     "screenshot=/nonexistent-dir/s.png");
 	EXPECT_ERROR("unknown key 'sdl'", "--kernel", k, "--gpu", "--display", "sdl=on");

@@ -83,8 +83,8 @@ static struct tgpu *tgpu_new(uint64_t max_hostmem)
 	if (vqd_init(&t->ctrl, &t->m, 0x10000, QSZ) < 0 ||
 	    vqd_init(&t->cursor, &t->m, 0x20000, QSZ) < 0)
 		return NULL;
-	uint8_t st = vqd_negotiate(t->dev, (1ULL << VIRTIO_F_VERSION_1) |
-						   (1ULL << VIRTIO_GPU_F_EDID));
+	uint8_t st =
+	    vqd_negotiate(t->dev, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_GPU_F_EDID));
 	if (!(st & VIRTIO_CONFIG_S_FEATURES_OK))
 		return NULL;
 	if (vqd_attach(&t->ctrl, t->dev, 0) < 0 || vqd_attach(&t->cursor, t->dev, 1) < 0)
@@ -111,8 +111,8 @@ static bool needs_reset(struct tgpu *t)
 
 /* Send req on queue q with resp_len bytes of response space; returns the response type (0
  * when nothing came back) and the bytes written in *written. */
-static uint32_t send_q(struct tgpu *t, uint16_t q, const void *req, uint32_t len,
-		       uint32_t resp_len, uint32_t *written)
+static uint32_t send_q(struct tgpu *t, uint16_t q, const void *req, uint32_t len, uint32_t resp_len,
+		       uint32_t *written)
 {
 	struct vq_driver *d = q ? &t->cursor : &t->ctrl;
 	memcpy(vqd_hva(&t->m, t->req), req, len);
@@ -196,8 +196,7 @@ static uint32_t transfer(struct tgpu *t, uint32_t id, uint32_t x, uint32_t y, ui
 	return send(t, &c, sizeof(c));
 }
 
-static uint32_t flush(struct tgpu *t, uint32_t id, uint32_t x, uint32_t y, uint32_t w,
-		      uint32_t h)
+static uint32_t flush(struct tgpu *t, uint32_t id, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 {
 	struct virtio_gpu_resource_flush c;
 	hdr(&c.hdr, VIRTIO_GPU_CMD_RESOURCE_FLUSH);
@@ -245,8 +244,8 @@ static void make_fb(struct tgpu *t, uint32_t id, uint32_t w, uint32_t h, uint64_
 	CHECK_EQ(attach(t, id, e, 2, 2), OK);
 }
 
-static bool display_matches(struct tgpu *t, uint32_t w, uint32_t h, uint32_t (*f)(uint32_t,
-										 uint32_t))
+static bool display_matches(struct tgpu *t, uint32_t w, uint32_t h,
+			    uint32_t (*f)(uint32_t, uint32_t))
 {
 	uint32_t dw, dh;
 	uint32_t *buf = malloc((size_t)w * h * 4);
@@ -355,10 +354,10 @@ TEST(gpu_pixel_formats_convert)
 		uint32_t fmt;
 		int r, g, b; /* byte positions */
 	} fmts[] = {
-		{VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, 1, 2, 3},
-		{VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM, 0, 1, 2},
-		{VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, 3, 2, 1},
-		{VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 2, 1, 0},
+	    {VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, 1, 2, 3},
+	    {VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM, 0, 1, 2},
+	    {VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, 3, 2, 1},
+	    {VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 2, 1, 0},
 	};
 	for (unsigned f = 0; f < 4; f++) {
 		for (uint32_t i = 0; i < w * h; i++) {
@@ -401,8 +400,8 @@ TEST(gpu_malformed_commands_get_errors)
 	CHECK_EQ(flush(t, 2, 0, 0, 1, 1), E_RES);
 	CHECK_EQ(scanout(t, 0, 2, 0, 0, 1, 1), E_RES);
 	/* backing outside guest RAM, wrapping, empty, too many or missing entries */
-	struct ent bad[] = {{1ULL << 40, 4096}, {0xfffffffffffff000ULL, 0x2000}, {MEM - 4096, 8192},
-			    {fb, 0}};
+	struct ent bad[] = {
+	    {1ULL << 40, 4096}, {0xfffffffffffff000ULL, 0x2000}, {MEM - 4096, 8192}, {fb, 0}};
 	for (unsigned i = 0; i < 4; i++)
 		CHECK_EQ(attach(t, 1, &bad[i], 1, 1), E_PAR);
 	CHECK_EQ(attach(t, 1, &e, 1, 0), E_PAR);
@@ -595,8 +594,8 @@ TEST(gpu_viewer_resize_raises_display_event)
 
 TEST(edid_checksums_and_modes)
 {
-	uint32_t sizes[][2] = {{640, 480}, {1280, 800}, {1920, 1080}, {3840, 2160}, {4095, 4095},
-			       {9000, 9000}};
+	uint32_t sizes[][2] = {{640, 480},   {1280, 800},  {1920, 1080},
+			       {3840, 2160}, {4095, 4095}, {9000, 9000}};
 	for (unsigned i = 0; i < 6; i++) {
 		uint8_t e[EDID_BLOCK_LEN];
 		edid_build(e, sizes[i][0], sizes[i][1], "a very long monitor name");

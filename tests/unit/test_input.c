@@ -240,7 +240,7 @@ TEST(keymap_us_layout)
 	CHECK_EQ(keymap_keysym_to_linux('0'), KEY_0);
 	CHECK_EQ(keymap_keysym_to_linux('!'), KEY_1);
 	CHECK_EQ(keymap_keysym_to_linux('?'), KEY_SLASH);
-	CHECK_EQ(keymap_keysym_to_linux(0xff0d), KEY_ENTER);   /* Return */
+	CHECK_EQ(keymap_keysym_to_linux(0xff0d), KEY_ENTER); /* Return */
 	CHECK_EQ(keymap_keysym_to_linux(0xffe1), KEY_LEFTSHIFT);
 	CHECK_EQ(keymap_keysym_to_linux(0xffbe), KEY_F1);
 	CHECK_EQ(keymap_keysym_to_linux(0x20ac), 0); /* EuroSign: no US key */

@@ -40,7 +40,7 @@ struct vgpu_backing {
 struct vgpu_res {
 	uint32_t id, format, width, height, stride;
 	uint8_t *pixels; /* stride * height bytes */
-	uint64_t cost;   /* charged against max_hostmem, backing table excluded */
+	uint64_t cost;	 /* charged against max_hostmem, backing table excluded */
 	struct vgpu_backing *backing;
 	uint32_t nr_backing;
 	uint64_t backing_len;
@@ -212,7 +212,7 @@ static void scanout_show(struct vgpu *g, const struct vgpu_res *r, struct vgpu_r
 
 /* Log why a command failed (one shared rate limit: guests choose how often) and return code. */
 static uint32_t gpu_err(struct vgpu *g, uint32_t code, const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static uint32_t gpu_err(struct vgpu *g, uint32_t code, const char *what, const char *fmt, ...)
 {
 	char msg[256];
@@ -228,22 +228,24 @@ static uint32_t cmd_create_2d(struct vgpu *g, const struct vgpu_cmd *c)
 {
 	uint32_t id = c->u.create_2d.resource_id;
 	if (res_find(g, id))
-		return gpu_err(g, VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID, "RESOURCE_CREATE_2D", "resource %u already exists", id);
+		return gpu_err(g, VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID, "RESOURCE_CREATE_2D",
+			       "resource %u already exists", id);
 	uint64_t stride = (uint64_t)c->u.create_2d.width * vgpu_format_bpp(c->u.create_2d.format);
 	uint64_t bytes = stride * c->u.create_2d.height;
 	uint64_t cost = ALIGN_UP(bytes, 4096ULL) + sizeof(struct vgpu_res);
 	if (cost > g->max_hostmem - g->hostmem)
-		return gpu_err(g, VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY, "RESOURCE_CREATE_2D",
-			       "resource %u (%ux%u) would pass max_hostmem (%llu of %llu bytes used)",
-			       id, c->u.create_2d.width, c->u.create_2d.height,
-			       (unsigned long long)g->hostmem, (unsigned long long)g->max_hostmem);
+		return gpu_err(
+		    g, VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY, "RESOURCE_CREATE_2D",
+		    "resource %u (%ux%u) would pass max_hostmem (%llu of %llu bytes used)", id,
+		    c->u.create_2d.width, c->u.create_2d.height, (unsigned long long)g->hostmem,
+		    (unsigned long long)g->max_hostmem);
 	struct vgpu_res *r = calloc(1, sizeof(*r));
 	uint8_t *px = calloc(1, (size_t)bytes);
 	if (!r || !px) {
 		free(r);
 		free(px);
-		return gpu_err(g, VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY, "RESOURCE_CREATE_2D", "out of host memory for %llu bytes",
-			       (unsigned long long)bytes);
+		return gpu_err(g, VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY, "RESOURCE_CREATE_2D",
+			       "out of host memory for %llu bytes", (unsigned long long)bytes);
 	}
 	r->id = id;
 	r->format = c->u.create_2d.format;
@@ -297,9 +299,11 @@ static uint32_t cmd_attach(struct vgpu *g, const struct vgpu_cmd *c)
 	for (uint32_t i = 0; i < n; i++) {
 		vgpu_mem_entry(c, i, &b[i].gpa, &b[i].len);
 		if (!b[i].len || !gm_ptr(g->vdev.mem, b[i].gpa, b[i].len)) {
-			log_rl(LOG_INFO, "%s: %s: resource %u entry %u (0x%llx, %u bytes) is not in "
+			log_rl(LOG_INFO,
+			       "%s: %s: resource %u entry %u (0x%llx, %u bytes) is not in "
 			       "guest RAM",
-			       g->vdev.name, what, r->id, i, (unsigned long long)b[i].gpa, b[i].len);
+			       g->vdev.name, what, r->id, i, (unsigned long long)b[i].gpa,
+			       b[i].len);
 			free(b);
 			return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		}
@@ -318,7 +322,8 @@ static uint32_t cmd_detach(struct vgpu *g, const struct vgpu_cmd *c)
 	if (!r)
 		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 	if (!r->backing)
-		return gpu_err(g, VIRTIO_GPU_RESP_ERR_UNSPEC, "RESOURCE_DETACH_BACKING", "resource %u has no backing", r->id);
+		return gpu_err(g, VIRTIO_GPU_RESP_ERR_UNSPEC, "RESOURCE_DETACH_BACKING",
+			       "resource %u has no backing", r->id);
 	backing_free(g, r);
 	return VIRTIO_GPU_RESP_OK_NODATA;
 }
@@ -328,8 +333,8 @@ static uint32_t cmd_set_scanout(struct vgpu *g, const struct vgpu_cmd *c)
 	const char *what = "SET_SCANOUT";
 	const struct vgpu_rect *rc = &c->u.set_scanout.r;
 	if (c->u.set_scanout.scanout_id >= VGPU_SCANOUTS)
-		return gpu_err(g, VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID, what,
-			       "no scanout %u", c->u.set_scanout.scanout_id);
+		return gpu_err(g, VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID, what, "no scanout %u",
+			       c->u.set_scanout.scanout_id);
 	if (!c->u.set_scanout.resource_id) {
 		scanout_disable(g);
 		return VIRTIO_GPU_RESP_OK_NODATA;
@@ -361,8 +366,8 @@ static uint32_t cmd_transfer(struct vgpu *g, const struct vgpu_cmd *c)
 	if (!r)
 		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 	if (!r->backing)
-		return gpu_err(g, VIRTIO_GPU_RESP_ERR_UNSPEC, what,
-			       "resource %u has no backing", r->id);
+		return gpu_err(g, VIRTIO_GPU_RESP_ERR_UNSPEC, what, "resource %u has no backing",
+			       r->id);
 	if (!rect_in_res(rc, r))
 		return gpu_err(g, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER, what,
 			       "%ux%u+%u+%u is not inside resource %u (%ux%u)", rc->w, rc->h, rc->x,
@@ -401,8 +406,9 @@ static uint32_t cmd_flush(struct vgpu *g, const struct vgpu_cmd *c)
 	if (!r)
 		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 	if (!rect_in_res(rc, r))
-		return gpu_err(g, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER, "RESOURCE_FLUSH", "%ux%u+%u+%u is not inside resource %u (%ux%u)",
-			       rc->w, rc->h, rc->x, rc->y, r->id, r->width, r->height);
+		return gpu_err(g, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER, "RESOURCE_FLUSH",
+			       "%ux%u+%u+%u is not inside resource %u (%ux%u)", rc->w, rc->h, rc->x,
+			       rc->y, r->id, r->width, r->height);
 	if (g->src && display_source_take_refresh(g->src))
 		scanout_show(g, r, g->scanout.r);
 	else
@@ -420,7 +426,8 @@ static void cmd_display_info(struct vgpu *g, struct virtio_gpu_resp_display_info
 static uint32_t cmd_edid(struct vgpu *g, const struct vgpu_cmd *c, struct virtio_gpu_resp_edid *e)
 {
 	if (c->u.get_edid.scanout_id >= VGPU_SCANOUTS)
-		return gpu_err(g, VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID, "GET_EDID", "no scanout %u", c->u.get_edid.scanout_id);
+		return gpu_err(g, VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID, "GET_EDID",
+			       "no scanout %u", c->u.get_edid.scanout_id);
 	edid_build(e->edid, g->scanout.pref_w, g->scanout.pref_h, "vireo");
 	e->size = htole32(EDID_BLOCK_LEN);
 	return VIRTIO_GPU_RESP_OK_EDID;
@@ -568,7 +575,8 @@ static bool handle(struct vgpu *g, uint16_t q, struct vq_chain *ch)
 	if (q == VGPU_CURSORQ && ch->in_len < sizeof(resp.hdr)) {
 		written = 0; /* cursor requests need not take a response */
 	} else if (ch->in_len < resp_len) {
-		virtio_dev_fail(dev, "queue %u: request 0x%x (%s): %u writable bytes, the response "
+		virtio_dev_fail(dev,
+				"queue %u: request 0x%x (%s): %u writable bytes, the response "
 				"needs %zu",
 				q, ch->head, vgpu_cmd_name(cmd.hdr.type), ch->in_len, resp_len);
 		return false;
@@ -604,8 +612,7 @@ static void vgpu_queue_notify(struct virtio_dev *dev, uint16_t q)
 		virtio_notify_queue(dev, q);
 }
 
-static void vgpu_write_config(struct virtio_dev *dev, uint32_t off, const void *data,
-			      uint32_t len)
+static void vgpu_write_config(struct virtio_dev *dev, uint32_t off, const void *data, uint32_t len)
 {
 	struct vgpu *g = to_gpu(dev);
 	uint32_t at = offsetof(struct virtio_gpu_config, events_clear);
@@ -638,10 +645,10 @@ static void vgpu_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vgpu_ops = {
-	.write_config = vgpu_write_config,
-	.reset = vgpu_reset,
-	.queue_notify = vgpu_queue_notify,
-	.destroy = vgpu_destroy,
+    .write_config = vgpu_write_config,
+    .reset = vgpu_reset,
+    .queue_notify = vgpu_queue_notify,
+    .destroy = vgpu_destroy,
 };
 
 void vgpu_request_mode(struct virtio_dev *dev, uint32_t w, uint32_t h)
@@ -667,7 +674,7 @@ static void on_resize_request(void *opaque, uint32_t w, uint32_t h)
 }
 
 static const struct display_source_ops vgpu_source_ops = {
-	.resize_request = on_resize_request,
+    .resize_request = on_resize_request,
 };
 
 uint64_t vgpu_hostmem_used(struct virtio_dev *dev)
@@ -693,13 +700,13 @@ int vgpu_create(const struct vgpu_params *p, struct display *display, const char
 		g->seed = (uint32_t)time_now_ns();
 	g->cfg.num_scanouts = htole32(VGPU_SCANOUTS);
 	if (display) {
-		r = display_source_add(display, name, VGPU_DISPLAY_PRIO, &vgpu_source_ops,
-				       &g->vdev, &g->src);
+		r = display_source_add(display, name, VGPU_DISPLAY_PRIO, &vgpu_source_ops, &g->vdev,
+				       &g->src);
 		if (r < 0)
 			goto fail;
 	}
-	r = virtio_dev_init(&g->vdev, &vgpu_ops, name, VIRTIO_ID_GPU, 1ULL << VIRTIO_GPU_F_EDID,
-			    2, VGPU_QUEUE_SIZE, &g->cfg, sizeof(g->cfg));
+	r = virtio_dev_init(&g->vdev, &vgpu_ops, name, VIRTIO_ID_GPU, 1ULL << VIRTIO_GPU_F_EDID, 2,
+			    VGPU_QUEUE_SIZE, &g->cfg, sizeof(g->cfg));
 	if (r < 0)
 		goto fail;
 	*out = &g->vdev;

@@ -26,7 +26,7 @@ struct display;
 
 struct vgpu_params {
 	uint32_t width, height; /* the mode offered to the driver (and the EDID's) */
-	uint64_t max_hostmem;   /* bytes of resources + backing tables the guest may hold */
+	uint64_t max_hostmem;	/* bytes of resources + backing tables the guest may hold */
 };
 
 /* name: log prefix, e.g. "gpu0". One-line reason in err. */

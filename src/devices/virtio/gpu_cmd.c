@@ -203,7 +203,8 @@ uint32_t vgpu_decode(const void *buf, size_t len, bool cursorq, struct vgpu_cmd 
 	case VIRTIO_GPU_CMD_MOVE_CURSOR: {
 		typedef struct virtio_gpu_update_cursor T;
 		const uint8_t *pos = FIELD(b, T, pos);
-		cmd->u.cursor.scanout_id = ld32(pos + offsetof(struct virtio_gpu_cursor_pos, scanout_id));
+		cmd->u.cursor.scanout_id =
+		    ld32(pos + offsetof(struct virtio_gpu_cursor_pos, scanout_id));
 		cmd->u.cursor.x = ld32(pos + offsetof(struct virtio_gpu_cursor_pos, x));
 		cmd->u.cursor.y = ld32(pos + offsetof(struct virtio_gpu_cursor_pos, y));
 		if (t == VIRTIO_GPU_CMD_UPDATE_CURSOR) {

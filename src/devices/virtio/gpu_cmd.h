@@ -18,7 +18,7 @@
 /* Backing entries per ATTACH_BACKING (a 4096x4096 resource in 4 KiB pages needs 16384). */
 #define VGPU_MAX_ENTRIES 16384u
 /* The longest request the device reads: ATTACH_BACKING with VGPU_MAX_ENTRIES entries. */
-#define VGPU_MAX_REQUEST                                                                          \
+#define VGPU_MAX_REQUEST                                                                           \
 	(sizeof(struct virtio_gpu_resource_attach_backing) +                                       \
 	 VGPU_MAX_ENTRIES * sizeof(struct virtio_gpu_mem_entry))
 /* Largest resource side, in pixels (bytes are capped by max_hostmem separately). */
@@ -67,7 +67,8 @@ struct vgpu_cmd {
 		} transfer;
 		struct {
 			uint32_t resource_id, nr_entries;
-			const uint8_t *entries; /* nr_entries raw virtio_gpu_mem_entry, in the buffer */
+			const uint8_t
+			    *entries; /* nr_entries raw virtio_gpu_mem_entry, in the buffer */
 		} attach;
 		struct {
 			uint32_t scanout_id, x, y;

@@ -157,7 +157,8 @@ static void flush_locked(struct vinput *in)
 		struct vq_cursor w;
 		vq_writer_init(&w, &chain);
 		if (vq_write_obj(&w, &raw) < 0) {
-			virtio_dev_fail(dev, "event queue: buffer 0x%x has %u writable bytes, need %zu",
+			virtio_dev_fail(dev,
+					"event queue: buffer 0x%x has %u writable bytes, need %zu",
 					chain.head, chain.in_len, sizeof(raw));
 			return;
 		}
@@ -189,7 +190,8 @@ bool vinput_send(struct virtio_dev *dev, const struct vinput_event *ev, unsigned
 		ok = true;
 	} else {
 		in->dropped += n + 1;
-		log_rl(LOG_WARN, "%s: the guest is not reading input events: %u dropped (%llu so far)",
+		log_rl(LOG_WARN,
+		       "%s: the guest is not reading input events: %u dropped (%llu so far)",
 		       dev->name, n + 1, (unsigned long long)in->dropped);
 	}
 	flush_locked(in);
@@ -253,10 +255,10 @@ static void vinput_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vinput_ops = {
-	.write_config = vinput_write_config,
-	.reset = vinput_reset,
-	.queue_notify = vinput_queue_notify,
-	.destroy = vinput_destroy,
+    .write_config = vinput_write_config,
+    .reset = vinput_reset,
+    .queue_notify = vinput_queue_notify,
+    .destroy = vinput_destroy,
 };
 
 int vinput_create(enum vinput_kind kind, const char *name, struct virtio_dev **out)
@@ -312,6 +314,6 @@ static void sink_pointer(void *opaque, uint32_t x, uint32_t y, uint32_t buttons,
 }
 
 const struct display_input_ops vinput_display_ops = {
-	.key = sink_key,
-	.pointer = sink_pointer,
+    .key = sink_key,
+    .pointer = sink_pointer,
 };
