@@ -40,12 +40,13 @@ WORK=$(mktemp -d /tmp/gpubench.XXXXXX) # tmpfs in the L1
 trap 'rm -rf "$WORK"' EXIT
 
 # utime+stime ticks per thread class: "loop vnc vcpu" (vireo) / "main vnc vcpu" (QEMU)
-cpu_split() { # PID
-	local pid=$1 loop=0 vnc=0 vcpu=0 t comm ticks
+cpu_split() { # PID (bash builtins only: forks are slow under TCG)
+	local pid=$1 loop=0 vnc=0 vcpu=0 t comm line ticks f
 	for t in /proc/"$pid"/task/*; do
-		[ -r "$t/stat" ] || continue
-		comm=$(cat "$t/comm" 2>/dev/null || echo ?)
-		ticks=$(sed 's/^.*) //' "$t/stat" | awk '{print $12 + $13}')
+		read -r line <"$t/stat" 2>/dev/null || continue
+		read -r comm <"$t/comm" 2>/dev/null || comm=?
+		read -r -a f <<<"${line##*) }"
+		ticks=$((f[11] + f[12]))
 		if [ "${t##*/}" = "$pid" ]; then loop=$((loop + ticks))
 		elif [[ $comm == vnc* ]]; then vnc=$((vnc + ticks))
 		elif [[ $comm == CPU* ]] || [[ $comm == vireo* ]]; then vcpu=$((vcpu + ticks))
@@ -81,7 +82,8 @@ run_one() { # NAME ENCODING CMD...
 	line=$(grep -a "GPUFILL frames=" "$serial" | tr -d '\r' | tail -1)
 	frames=$(sed -E 's/.*frames=([0-9]+).*/\1/' <<<"$line")
 	ns=$(sed -E 's/.*ns=([0-9]+).*/\1/' <<<"$line")
-	[ -n "$line" ] || { echo "$name: no result (see $WORK/$name.*)"; tail -5 "$serial" "$WORK/$name.out"; return; }
+	[ -n "$line" ] || { echo "$name: no result"; tail -5 "$serial" "$WORK/$name.out"; return; }
+	cp "$WORK/$name.vnc" "$WORK/$name.out" "$OUT/" 2>/dev/null || true
 	$PY - "$name" "$enc" "$frames" "$ns" "$c0" "$c1" "$t0" "$t1" "$WORK/$name.vnc" <<'PY'
 import os, sys
 name, enc, frames, ns, c0, c1, t0, t1, vnc = sys.argv[1:]
@@ -113,6 +115,7 @@ for enc in raw zrle; do
 		--memory 512M --gpu "width=$W,height=$H" --display "vnc=127.0.0.1:$p1" \
 		--serial "file=$WORK/vireo-$enc.serial"
 	run_one "qemu-$enc" "$enc" "$p2" qemu-system-x86_64 -enable-kvm -cpu host -m 512 \
+		-name bench,debug-threads=on \
 		-nodefaults -no-reboot -display none -vnc "127.0.0.1:$((p2 - 5900))" \
 		-device "virtio-gpu-pci,xres=$W,yres=$H" -kernel "$GUEST_DIR/bzImage" \
 		-initrd "$OUT/initrd.cpio.gz" -append "console=ttyS0 quiet panic=-1 vt.secs=$SECS" \

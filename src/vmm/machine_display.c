@@ -200,6 +200,11 @@ unsigned machine_display_fw_files(struct machine_display *md, struct fw_file *fi
 	return 1;
 }
 
+struct display *machine_display_get(struct machine_display *md)
+{
+	return md ? md->display : NULL;
+}
+
 void machine_display_destroy(struct machine_display *md)
 {
 	if (!md)

@@ -16,6 +16,7 @@
 #include "config/config.h"
 
 struct vm;
+struct display;
 struct pci_bus;
 struct fw_file;
 struct machine_display;
@@ -30,6 +31,9 @@ int machine_display_build(struct machine_display *md, struct vm *vm, struct pci_
 			  size_t errlen) WUR;
 /* The fw_cfg files the firmware screen needs (its VGA BIOS); returns how many (0 or 1). */
 unsigned machine_display_fw_files(struct machine_display *md, struct fw_file *files, unsigned cap);
+/* The display (NULL before machine_display_build or without graphics): what an API route
+ * passes to display_screenshot(). */
+struct display *machine_display_get(struct machine_display *md);
 /* Free what the VM does not own. NULL-safe. */
 void machine_display_destroy(struct machine_display *md);
 
