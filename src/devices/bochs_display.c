@@ -266,6 +266,8 @@ static void push_changes(struct bochs_display *b, const struct bochs_mode *m, bo
 void bochs_display_poll(struct bochs_display *b)
 {
 	struct bochs_mode m;
+	if (!b->src)
+		return;
 	pthread_mutex_lock(&b->lock);
 	mode_of(b, &m);
 	if (m.on != b->shown.on || m.w != b->shown.w || m.h != b->shown.h) {
