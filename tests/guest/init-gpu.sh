@@ -31,18 +31,25 @@ echo 0 >/sys/class/graphics/fbcon/cursor_blink 2>/dev/null
 } >/dev/tty1 2>/dev/null
 sleep 1
 
-# Input: read 4 events (key down, SYN, key up, SYN) from the keyboard in the background, then
-# tell the host the screen is ready.
+# Input: read 4 events (key down, SYN, key up, SYN) from the keyboard and 6 from the tablet
+# (X, Y, left button down, SYN, button up, SYN) in the background, then tell the host the
+# screen is ready.
+pids=""
 if [ -n "$kbd" ]; then
 	dd if="$kbd" bs=24 count=4 of=/tmp/ev 2>/dev/null &
-	dd_pid=$!
+	pids="$pids $!"
+fi
+if [ -n "$tablet" ]; then
+	dd if="$tablet" bs=24 count=6 of=/tmp/pev 2>/dev/null &
+	pids="$pids $!"
 fi
 vt "screen=ready"
-if [ -n "$kbd" ]; then
-	wait $dd_pid
-	# struct input_event on x86-64: 16 bytes of time, u16 type, u16 code, s32 value
-	od -An -v -tu2 -w24 /tmp/ev | while read -r a b c d e f g h type code vlo vhi; do
-		vt "event=$type,$code,$vlo"
+for p in $pids; do wait $p; done
+# struct input_event on x86-64: 16 bytes of time, u16 type, u16 code, s32 value
+for f in ev pev; do
+	[ -s /tmp/$f ] || continue
+	od -An -v -tu2 -w24 /tmp/$f | while read -r t0 t1 t2 t3 t4 t5 t6 t7 type code vlo vhi; do
+		vt "$f=$type,$code,$vlo"
 	done
-fi
+done
 vt_end

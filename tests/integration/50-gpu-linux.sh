@@ -10,7 +10,8 @@
 #     screenshot (JPEG output: small per-pixel differences allowed), and a picture of another
 #     screen does not match (the comparison can fail);
 #   - a key typed through VNC (RFB KeyEvent) arrives in the guest on the virtio keyboard's
-#     /dev/input/event* as EV_KEY down/up with SYN_REPORTs;
+#     /dev/input/event* as EV_KEY down/up with SYN_REPORTs, a click (PointerEvent) on the
+#     tablet's as scaled EV_ABS coordinates and BTN_LEFT;
 #   - the guest reboots, vireo exits 0 and writes the final screenshot.
 set -u
 . "$(dirname "$0")/lib/guest.sh"
@@ -93,9 +94,9 @@ else
 	ok "a shifted screen does not match (the comparison can fail)"
 fi
 
-# A key through VNC: 'v' (keysym 0x76 = KEY_V, 47).
-if timeout 30 $PY "$LIB/rfb_key.py" 127.0.0.1 "$PORT" 0x76 >"$WORK/key.log" 2>&1; then
-	ok "typed a key through VNC: $(cat "$WORK/key.log")"
+# A key through VNC: 'v' (keysym 0x76 = KEY_V, 47), then a click at the centre of the screen.
+if timeout 30 $PY "$LIB/rfb_key.py" 127.0.0.1 "$PORT" 0x76 click:512,384 >"$WORK/key.log" 2>&1; then
+	ok "typed a key and clicked through VNC: $(cat "$WORK/key.log")"
 else
 	notok "could not type through VNC: $(cat "$WORK/key.log")"
 fi
@@ -118,8 +119,12 @@ check_eq "preferred mode from vireo's display info / EDID" "$(v modes)" 1024x768
 check_eq "EDID bytes the guest read" "$(v edid_bytes)" 128
 [ -n "$(v keyboard)" ] && ok "virtio keyboard: $(v keyboard)" || notok "no 'vireo keyboard' input device"
 [ -n "$(v tablet)" ] && ok "virtio tablet: $(v tablet)" || notok "no 'vireo tablet' input device"
-events=$(sed -nE 's/^VT: event=(.*)$/\1/p' "$WORK/gpu.console" | tr '\n' ' ')
+events=$(sed -nE 's/^VT: ev=(.*)$/\1/p' "$WORK/gpu.console" | tr '\n' ' ')
 check_eq "input events the guest read" "$events" "1,47,1 0,0,0 1,47,0 0,0,0 "
+# The tablet: (512, 384) of 1024x768 scaled to 0..32767 (ABS_X 0, ABS_Y 1), BTN_LEFT (272)
+# down and up; the input core drops the repeated coordinates of the release.
+pevents=$(sed -nE 's/^VT: pev=(.*)$/\1/p' "$WORK/gpu.console" | tr '\n' ' ')
+check_eq "tablet events the guest read" "$pevents" "3,0,16399 3,1,16404 1,272,1 0,0,0 1,272,0 0,0,0 "
 [ -s "$WORK/shot.png" ] && ok "final screenshot written when the VM stopped" ||
 	notok "no final screenshot"
 if grep -qE 'needs reset|error' "$WORK/gpu.stderr.log"; then

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Send key presses to a VNC server: a minimal RFB 3.8 client (no authentication), for the
-integration tests. Pictures are checked with a real client (vncsnapshot); this only types.
+"""Send key presses and pointer events to a VNC server: a minimal RFB 3.8 client (no
+authentication), for the integration tests. Pictures are checked with a real client
+(vncsnapshot); this only types and clicks.
 
-    rfb_key.py HOST PORT KEYSYM...     each keysym (hex or decimal) is pressed and released
+    rfb_key.py HOST PORT ARG...   KEYSYM (hex or decimal): pressed and released;
+                                  click:X,Y: pointer to (X, Y), left button down, then up
 """
 import socket
 import struct
@@ -22,7 +24,7 @@ def recv_exact(s, n):
 
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
-    keysyms = [int(k, 0) for k in sys.argv[3:]]
+    args = sys.argv[3:]
     s = socket.create_connection((host, port), timeout=30)
     version = recv_exact(s, 12)
     if not version.startswith(b"RFB 003."):
@@ -43,11 +45,16 @@ def main():
     recv_exact(s, 16)  # pixel format
     name_len = struct.unpack(">I", recv_exact(s, 4))[0]
     recv_exact(s, name_len)
-    for k in keysyms:
-        for down in (1, 0):
-            s.sendall(struct.pack(">BBxxI", 4, down, k))  # KeyEvent
+    for a in args:
+        if a.startswith("click:"):
+            x, y = (int(v) for v in a[6:].split(","))
+            for mask in (1, 0):
+                s.sendall(struct.pack(">BBHH", 5, mask, x, y))  # PointerEvent
+        else:
+            for down in (1, 0):
+                s.sendall(struct.pack(">BBxxI", 4, down, int(a, 0)))  # KeyEvent
     s.close()
-    print(f"sent {len(keysyms)} key(s) to a {w}x{h} screen")
+    print(f"sent {' '.join(args)} to a {w}x{h} screen")
 
 
 if __name__ == "__main__":
