@@ -52,4 +52,11 @@ for f in ev pev; do
 		vt "$f=$type,$code,$vlo"
 	done
 done
+# A viewer's resize request: the driver gets a display-change event and re-reads the modes.
+i=0
+while [ "$(head -1 /sys/class/drm/card0-Virtual-1/modes 2>/dev/null)" != 800x600 ] && [ $i -lt 200 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+vt "modes_after_resize=$(head -1 /sys/class/drm/card0-Virtual-1/modes 2>/dev/null)"
 vt_end

@@ -12,6 +12,8 @@
 #   - a key typed through VNC (RFB KeyEvent) arrives in the guest on the virtio keyboard's
 #     /dev/input/event* as EV_KEY down/up with SYN_REPORTs, a click (PointerEvent) on the
 #     tablet's as scaled EV_ABS coordinates and BTN_LEFT;
+#   - the viewer asks for 800x600 (SetDesktopSize): the driver gets the display event and its
+#     connector's preferred mode becomes 800x600;
 #   - the guest reboots, vireo exits 0 and writes the final screenshot.
 set -u
 . "$(dirname "$0")/lib/guest.sh"
@@ -95,7 +97,8 @@ else
 fi
 
 # A key through VNC: 'v' (keysym 0x76 = KEY_V, 47), then a click at the centre of the screen.
-if timeout 30 $PY "$LIB/rfb_key.py" 127.0.0.1 "$PORT" 0x76 click:512,384 >"$WORK/key.log" 2>&1; then
+if timeout 30 $PY "$LIB/rfb_key.py" 127.0.0.1 "$PORT" 0x76 click:512,384 resize:800,600 \
+	>"$WORK/key.log" 2>&1; then
 	ok "typed a key and clicked through VNC: $(cat "$WORK/key.log")"
 else
 	notok "could not type through VNC: $(cat "$WORK/key.log")"
@@ -125,6 +128,7 @@ check_eq "input events the guest read" "$events" "1,47,1 0,0,0 1,47,0 0,0,0 "
 # down and up; the input core drops the repeated coordinates of the release.
 pevents=$(sed -nE 's/^VT: pev=(.*)$/\1/p' "$WORK/gpu.console" | tr '\n' ' ')
 check_eq "tablet events the guest read" "$pevents" "3,0,16399 3,1,16404 1,272,1 0,0,0 1,272,0 0,0,0 "
+check_eq "preferred mode after the viewer asked for 800x600" "$(v modes_after_resize)" 800x600
 [ -s "$WORK/shot.png" ] && ok "final screenshot written when the VM stopped" ||
 	notok "no final screenshot"
 if grep -qE 'needs reset|error' "$WORK/gpu.stderr.log"; then

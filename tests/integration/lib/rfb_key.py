@@ -6,6 +6,7 @@ authentication), for the integration tests. Pictures are checked with a real cli
 
     rfb_key.py HOST PORT ARG...   KEYSYM (hex or decimal): pressed and released;
                                   click:X,Y: pointer to (X, Y), left button down, then up
+                                  resize:W,H: ask for a W x H desktop (SetDesktopSize)
 """
 import socket
 import struct
@@ -45,8 +46,14 @@ def main():
     recv_exact(s, 16)  # pixel format
     name_len = struct.unpack(">I", recv_exact(s, 4))[0]
     recv_exact(s, name_len)
+    # Raw pixels and the ExtendedDesktopSize pseudo-encoding (needed for SetDesktopSize).
+    s.sendall(struct.pack(">BxHii", 2, 2, 0, -308))
     for a in args:
-        if a.startswith("click:"):
+        if a.startswith("resize:"):
+            rw, rh = (int(v) for v in a[7:].split(","))
+            s.sendall(struct.pack(">BxHHBx", 251, rw, rh, 1) +
+                      struct.pack(">IHHHHI", 0, 0, 0, rw, rh, 0))
+        elif a.startswith("click:"):
             x, y = (int(v) for v in a[6:].split(","))
             for mask in (1, 0):
                 s.sendall(struct.pack(">BBHH", 5, mask, x, y))  # PointerEvent
