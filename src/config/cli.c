@@ -22,6 +22,12 @@ void cli_usage_run(FILE *out)
 	      "  --disk OPTS          virtio-blk disk, repeatable: path=FILE[,readonly=on]\n"
 	      "                       [,serial=ID][,direct=on][,queues=N][,queue_size=N]\n"
 	      "                       or vhost-user=SOCKET\n"
+	      "  --gpu [OPTS]         virtio-gpu (2D): [width=W,height=H][,max_hostmem=SIZE]\n"
+	      "                       (default 1280x800, 256M)\n"
+	      "  --input              virtio keyboard and tablet, fed by the display\n"
+	      "  --display OPTS       repeatable: vnc=[ADDRESS:]PORT[,password=FILE]\n"
+	      "                       (default address 127.0.0.1); screenshot=PATH (a PNG\n"
+	      "                       written on SIGUSR2 and when the VM stops)\n"
 	      "  --log-level LEVEL    error | warn | info | debug (default warn); -v = info\n"
 	      "  -h, --help           this help\n"
 	      "\n"
@@ -41,6 +47,9 @@ enum {
 	OPT_SERIAL,
 	OPT_DISK,
 	OPT_LOG_LEVEL,
+	OPT_GPU,
+	OPT_INPUT,
+	OPT_DISPLAY,
 };
 
 static const struct option run_opts[] = {
@@ -54,6 +63,9 @@ static const struct option run_opts[] = {
 	{"serial", required_argument, NULL, OPT_SERIAL},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"gpu", optional_argument, NULL, OPT_GPU},
+	{"input", no_argument, NULL, OPT_INPUT},
+	{"display", required_argument, NULL, OPT_DISPLAY},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -164,6 +176,21 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *log_level, 
 					 "--log-level %s: expected error, warn, info or debug", optarg);
 				r = -EINVAL;
 			}
+			break;
+		case OPT_GPU: {
+			/* The value is optional: "--gpu=OPTS", "--gpu OPTS" (a key=value word) or
+			 * a bare "--gpu". */
+			const char *v = optarg;
+			if (!v && optind < argc && argv[optind][0] != '-' && strchr(argv[optind], '='))
+				v = argv[optind++];
+			r = cfg_parse_gpu(v, &cfg->gpu, err, errlen);
+			break;
+		}
+		case OPT_INPUT:
+			cfg->input = true;
+			break;
+		case OPT_DISPLAY:
+			r = cfg_parse_display(optarg, &cfg->display, err, errlen);
 			break;
 		case 'v':
 			*log_level = LOG_INFO;

@@ -26,6 +26,7 @@ void cfg_fini(struct vm_config *cfg)
 		free(cfg->disks[i].path);
 		free(cfg->disks[i].vhost_user);
 	}
+	cfg_display_fini(&cfg->display);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -223,5 +224,5 @@ int cfg_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "--serial file=: needs a path");
 		return -EINVAL;
 	}
-	return 0;
+	return cfg_validate_display(cfg, err, errlen);
 }

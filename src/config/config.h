@@ -28,6 +28,26 @@ struct disk_config {
 	unsigned queue_size;     /* power of two, 1..1024 */
 };
 
+/* --gpu (virtio-gpu, 2D). */
+#define GPU_MIN_WIDTH 320u
+#define GPU_MAX_WIDTH 3840u
+#define GPU_MIN_HEIGHT 200u
+#define GPU_MAX_HEIGHT 2400u
+struct gpu_config {
+	bool enabled;
+	uint32_t width, height; /* the mode offered to the guest (default 1280x800) */
+	uint64_t max_hostmem;   /* bytes the guest may hold in resources (default 256M) */
+};
+
+/* --display: where the screen goes. */
+struct display_config {
+	bool vnc;
+	char *vnc_addr;     /* IPv4 address, default 127.0.0.1 */
+	uint16_t vnc_port;  /* 0: the kernel picks one (logged) */
+	char *vnc_password; /* file whose first line is the password, or NULL */
+	char *screenshot;   /* PNG written on SIGUSR2 and when the VM stops, or NULL */
+};
+
 struct vm_config {
 	char *kernel;
 	char *initrd;
@@ -40,12 +60,23 @@ struct vm_config {
 	char *serial_path;
 	struct disk_config disks[VM_MAX_DISKS];
 	unsigned nr_disks;
+	struct gpu_config gpu;
+	bool input; /* --input: virtio keyboard and tablet */
+	struct display_config display;
 };
 
 void cfg_init(struct vm_config *cfg);
 void cfg_fini(struct vm_config *cfg);
 /* Parse a --disk value into d (defaults filled). On error writes a one-line reason to err. */
 int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t errlen) WUR;
+/* --gpu [width=W,height=H,max_hostmem=SIZE] (val may be NULL or empty: defaults). */
+int cfg_parse_gpu(const char *val, struct gpu_config *g, char *err, size_t errlen) WUR;
+/* --display vnc=[ADDR:]PORT[,password=FILE] | screenshot=PATH; repeatable, merged into d. */
+int cfg_parse_display(const char *val, struct display_config *d, char *err, size_t errlen) WUR;
+/* The graphics part of cfg_validate (config_display.c). */
+int cfg_validate_display(const struct vm_config *cfg, char *err, size_t errlen) WUR;
+void cfg_display_fini(struct display_config *d);
+
 /* Cross-field checks and host limits (memory vs host RAM). One-line reason on error. */
 int cfg_validate(const struct vm_config *cfg, char *err, size_t errlen) WUR;
 

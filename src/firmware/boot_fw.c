@@ -156,6 +156,10 @@ int fw_cfg_populate(struct fwcfg *fw, uint64_t ram_below_4g, uint64_t ram_above_
 		return r;
 	if (fs && fs->serial_console && (r = fw_add_file_u16(fw, "etc/sercon-port", FW_SERCON_PORT)))
 		return r;
+	for (unsigned i = 0; fs && i < fs->nr_files; i++)
+		if ((r = fwcfg_add_file(fw, fs->files[i].name, fs->files[i].data, fs->files[i].len,
+					NULL)))
+			return r;
 	if (fs && fs->boot_pci_dev != FW_BOOT_NONE) {
 		/* One device per line, no trailing newline (SeaBIOS would see an empty entry);
 		 * the NUL is part of the file as QEMU gives it. */

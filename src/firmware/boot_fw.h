@@ -35,6 +35,13 @@ struct fwcfg;
 #define FW_BOOT_FAIL_WAIT_MS 1000        /* "No bootable device": retry (reset) after 1 s */
 #define FW_BOOT_NONE (-1)
 
+/* An extra fw_cfg file for the firmware (e.g. an option ROM "pciVVVV,DDDD.rom"). */
+struct fw_file {
+	const char *name;
+	const void *data;
+	uint32_t len;
+};
+
 struct fw_setup {
 	const char *firmware;     /* image path (vm_config.firmware) */
 	const char *firmware_log; /* debugcon output file (vm_config.firmware_log), or NULL */
@@ -42,6 +49,8 @@ struct fw_setup {
 	int boot_pci_dev;
 	int boot_pci_fn;
 	bool serial_console;      /* "etc/sercon-port" = COM1: SeaBIOS's screen output on 0x3F8 */
+	const struct fw_file *files; /* extra files (copied), nr_files of them */
+	unsigned nr_files;
 };
 
 /* Check the image without a VM (machine_prepare): readable, a multiple of 64 KiB between

@@ -208,6 +208,27 @@ int kvm_add_memslot(struct kvm *kvm, uint64_t gpa, uint64_t size, void *hva, boo
 	return 0;
 }
 
+int kvm_memslot_alloc(struct kvm *kvm, uint32_t *slot)
+{
+	if (kvm->next_slot >= kvm->nr_memslots)
+		return -ENOSPC;
+	*slot = kvm->next_slot++;
+	return 0;
+}
+
+int kvm_memslot_set(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = size ? gpa : 0,
+		.memory_size = size,
+		.userspace_addr = size ? (uint64_t)(uintptr_t)hva : 0,
+	};
+	if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -errno;
+	return 0;
+}
+
 int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level)
 {
 	struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)level};

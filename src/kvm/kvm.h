@@ -37,6 +37,10 @@ int kvm_create_vm(struct kvm *kvm, const char **why) WUR;
 void kvm_close(struct kvm *kvm);
 
 int kvm_add_memslot(struct kvm *kvm, uint64_t gpa, uint64_t size, void *hva, bool readonly) WUR;
+/* A memslot number of its own for memory that moves (a PCI BAR backed by host memory). */
+int kvm_memslot_alloc(struct kvm *kvm, uint32_t *slot) WUR;
+/* Map [gpa, gpa + size) to hva in that slot, or remove the mapping (size 0). */
+int kvm_memslot_set(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva) WUR;
 int kvm_irq_line(struct kvm *kvm, uint32_t gsi, int level) WUR;
 /* Allocate a GSI above the irqchip pins for an MSI route. */
 int kvm_gsi_alloc(struct kvm *kvm, uint32_t *gsi) WUR;

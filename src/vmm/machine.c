@@ -23,6 +23,7 @@
 #include "pci/virtio_pci.h"
 #include "virtio/virtio.h"
 #include "vmm/machine.h"
+#include "vmm/machine_display.h"
 #include "vmm/vm.h"
 
 struct machine {
@@ -37,6 +38,7 @@ struct machine {
 	struct chardev *console; /* owned by the VM once built; kept to restore the terminal */
 	struct pci_bus *pci;
 	struct reset_cf9 *cf9;
+	struct machine_display *md; /* --gpu, --input, --display */
 	struct vm *vm;
 };
 
@@ -66,6 +68,8 @@ int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err
 		if (r == 0)
 			m->nr_disks = i + 1;
 	}
+	if (r == 0)
+		r = machine_display_prepare(cfg, &m->md, err, errlen);
 	if (r < 0) {
 		machine_destroy(m);
 		return r;
@@ -196,6 +200,8 @@ int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
 		return r;
 	if ((r = build_pci(m, vm, &boot_slot, err, errlen)) < 0)
 		return r;
+	if ((r = machine_display_build(m->md, vm, m->pci, err, errlen)) < 0)
+		return r;
 
 	if (m->have_plan) {
 		struct boot_mem_info mi = {vm->ram_below_4g, vm->ram_above_4g};
@@ -220,6 +226,9 @@ int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
 		.boot_pci_fn = 0,
 		.serial_console = true,
 	};
+	struct fw_file files[1];
+	fs.files = files;
+	fs.nr_files = machine_display_fw_files(m->md, files, 1);
 	return fw_boot_setup(vm, &fs, &vm->boot, err, errlen);
 }
 
@@ -238,5 +247,6 @@ void machine_destroy(struct machine *m)
 			virtio_dev_destroy(m->disks[i]);
 	if (m->have_plan)
 		x86_boot_plan_fini(&m->plan);
+	machine_display_destroy(m->md);
 	free(m);
 }

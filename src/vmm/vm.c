@@ -34,6 +34,7 @@ int vm_block_signals(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2); /* --display screenshot=: read from a signalfd */
 	int r = pthread_sigmask(SIG_BLOCK, &set, NULL);
 	return r ? -r : 0;
 }

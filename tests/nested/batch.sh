@@ -24,7 +24,8 @@ for t in "$@"; do
 	run_one_test "$t" "$work"
 	mkdir -p "$logdir/$name"
 	# logs and results only: disk images stay behind
-	find "$work" -maxdepth 1 -type f \( -name '*.log' -o -name rc -o -name secs -o -name '*.txt' \) \
+	find "$work" -maxdepth 1 -type f \( -name '*.log' -o -name rc -o -name secs -o -name '*.txt' \
+		-o -name '*.png' -o -name '*.jpg' \) \
 		-size -8M -exec cp {} "$logdir/$name/" \;
 	rm -rf "$work"
 done
