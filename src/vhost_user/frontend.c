@@ -287,6 +287,30 @@ static void vublk_queue_stop(struct virtio_dev *dev, uint16_t qi)
 	}
 }
 
+/* vm.pause: stop every ring on the back-end (it finishes what is in flight and tells where
+ * it stopped); vm.resume sets them up again from there and kicks, so requests the driver
+ * posted meanwhile are seen. */
+static void vublk_pause(struct virtio_dev *dev)
+{
+	for (uint16_t i = 0; i < dev->nr_queues; i++)
+		vublk_queue_stop(dev, i);
+}
+
+static void vublk_resume(struct virtio_dev *dev)
+{
+	struct vublk *vb = (struct vublk *)dev;
+	for (uint16_t i = 0; i < dev->nr_queues; i++) {
+		if (!dev->queues[i].ready || vb->q[i].started)
+			continue;
+		if (queue_start(vb, &vb->q[i]) < 0) {
+			virtio_dev_fail(dev, "vhost-user back-end %s: restarting queue %u failed",
+					vb->path, i);
+			return;
+		}
+		vublk_queue_notify(dev, i);
+	}
+}
+
 static void vublk_write_config(struct virtio_dev *dev, uint32_t off, const void *data, uint32_t len)
 {
 	struct vublk *vb = (struct vublk *)dev;
@@ -325,6 +349,8 @@ static const struct virtio_dev_ops vublk_ops = {
     .reset = vublk_reset,
     .queue_notify = vublk_queue_notify,
     .queue_stop = vublk_queue_stop,
+    .pause = vublk_pause,
+    .resume = vublk_resume,
     .write_config = vublk_write_config,
     .destroy = vublk_destroy,
 };
