@@ -396,10 +396,11 @@ int cmd_ctl(int argc, char **argv)
 		fprintf(stderr, "vireo: ctl: %s\n", err);
 		return 2;
 	}
-	if (rt_resolve(name, sock, sizeof(sock), err, sizeof(err)) < 0) {
+	int r = rt_resolve(name, sock, sizeof(sock), err, sizeof(err));
+	if (r < 0) {
 		fprintf(stderr, "vireo: ctl: %s\n", err);
 		free(body);
-		return 1;
+		return r == -EINVAL ? 2 : 1;
 	}
 	if (rt->op == API_VM_CONSOLE)
 		return console_run(name, sock);
@@ -490,9 +491,10 @@ int cmd_stop(int argc, char **argv)
 		fprintf(stderr, "vireo: stop: usage: vireo stop NAME [--timeout SECONDS]\n");
 		return 2;
 	}
-	if (rt_resolve(name, sock, sizeof(sock), err, sizeof(err)) < 0) {
+	int r = rt_resolve(name, sock, sizeof(sock), err, sizeof(err));
+	if (r < 0) {
 		fprintf(stderr, "vireo: stop: %s\n", err);
-		return 1;
+		return r == -EINVAL ? 2 : 1;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	st = api_call(sock, "GET", "vm.info", NULL, &resp, CALL_TIMEOUT_MS, err, sizeof(err));
@@ -716,9 +718,10 @@ int cmd_console(int argc, char **argv)
 		fprintf(stderr, "vireo: console: usage: vireo console NAME\n");
 		return 2;
 	}
-	if (rt_resolve(argv[1], sock, sizeof(sock), err, sizeof(err)) < 0) {
+	int r = rt_resolve(argv[1], sock, sizeof(sock), err, sizeof(err));
+	if (r < 0) {
 		fprintf(stderr, "vireo: console: %s\n", err);
-		return 1;
+		return r == -EINVAL ? 2 : 1;
 	}
 	return console_run(argv[1], sock);
 }

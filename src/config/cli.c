@@ -144,9 +144,10 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, struct cli_run_o
 	opts->have_vm = false;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hv", run_opts, NULL)) != -1) {
-		if (is_vm_flag(c) && !first_vm_flag)
-			first_vm_flag = argv[optind - 1];
+	int idx = -1;
+	while ((c = getopt_long(argc, argv, ":hv", run_opts, &idx)) != -1) {
+		if (is_vm_flag(c) && !first_vm_flag && idx >= 0)
+			first_vm_flag = run_opts[idx].name;
 		switch (c) {
 		case OPT_KERNEL:
 			r = set_str(&cfg->kernel, "kernel", optarg, err, errlen);
@@ -267,8 +268,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, struct cli_run_o
 	}
 	if (config) {
 		if (first_vm_flag) {
-			snprintf(err, errlen, "%s: not with --config (put it in %s)", first_vm_flag,
-				 config);
+			snprintf(err, errlen, "--%s: not with --config (put it in %s)",
+				 first_vm_flag, config);
 			return -EINVAL;
 		}
 		r = cfg_load_file(cfg, config, err, errlen);
