@@ -40,6 +40,18 @@ install_pkgs() {
 		"${missing[@]}" >/dev/null
 }
 
+# The OpenAPI validator the API tests use (tests/api/package.json, pinned; npm registry).
+install_npm_tools() {
+	[ -x tests/api/node_modules/.bin/redocly ] && return 0
+	if ! command -v npm >/dev/null; then
+		echo "dev.sh: npm not found: the OpenAPI lint test will be skipped" >&2
+		return 0
+	fi
+	echo "dev.sh: installing @redocly/cli into tests/api (npm ci)"
+	(cd tests/api && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+		echo "dev.sh: npm ci failed: the OpenAPI lint test will be skipped" >&2
+}
+
 build() {
 	if [ ! -f build/build.ninja ]; then
 		meson setup build >/dev/null
@@ -63,6 +75,7 @@ cmd=${1:-}
 case "$cmd" in
 setup)
 	install_pkgs "${PKGS[@]}"
+	install_npm_tools
 	;;
 build)
 	install_pkgs "${PKGS[@]}"
@@ -70,6 +83,7 @@ build)
 	;;
 test)
 	install_pkgs "${PKGS[@]}"
+	install_npm_tools
 	exec tests/run.sh
 	;;
 demo)

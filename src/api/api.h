@@ -32,8 +32,8 @@ enum api_op {
 	API_VM_DELETE,
 	API_VM_COUNTERS,
 	API_VM_RESIZE,
-	API_VM_CONSOLE,		/* vireo: HTTP upgrade to the serial console's byte stream */
-	API_CONSOLE_ATTACH,	/* internal: the upgraded socket of a vm.console request */
+	API_VM_CONSOLE,	    /* vireo: HTTP upgrade to the serial console's byte stream */
+	API_CONSOLE_ATTACH, /* internal: the upgraded socket of a vm.console request */
 };
 
 /* The VM's state as vm.info names it (VmState), plus "no VM". */
@@ -45,8 +45,9 @@ enum api_state {
 	API_ST_SHUTDOWN,
 };
 #define API_ST(s) (1u << (s))
-#define API_ST_ALL (API_ST(API_ST_NONE) | API_ST(API_ST_CREATED) | API_ST(API_ST_RUNNING) | \
-		    API_ST(API_ST_PAUSED) | API_ST(API_ST_SHUTDOWN))
+#define API_ST_ALL                                                                                 \
+	(API_ST(API_ST_NONE) | API_ST(API_ST_CREATED) | API_ST(API_ST_RUNNING) |                   \
+	 API_ST(API_ST_PAUSED) | API_ST(API_ST_SHUTDOWN))
 const char *api_state_name(enum api_state st);
 
 enum api_body { API_BODY_NONE = 0, API_BODY_VMCONFIG, API_BODY_RESIZE };
@@ -56,7 +57,7 @@ struct api_route {
 	const char *method; /* "GET" or "PUT" */
 	enum api_op op;
 	enum api_body body;
-	unsigned states;    /* API_ST() mask of the states the route is allowed in */
+	unsigned states; /* API_ST() mask of the states the route is allowed in */
 };
 
 /* The route for a request path ("/api/v1/vm.pause"), or NULL. */
@@ -95,7 +96,7 @@ unsigned api_req_decode(struct api_req *req, const struct api_route *route, cons
 /* Set the response: an error {"error": "<one line>"} / a JSON body (takes the reference) /
  * no body. */
 void api_req_error(struct api_req *req, unsigned status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void api_req_json(struct api_req *req, unsigned status, json_t *body);
 void api_req_empty(struct api_req *req, unsigned status);
 

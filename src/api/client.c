@@ -50,8 +50,8 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *opaque)
 	return len;
 }
 
-int api_call(const char *sock, const char *method, const char *route, const char *body,
-	     char **resp, long timeout_ms, char *err, size_t errlen)
+int api_call(const char *sock, const char *method, const char *route, const char *body, char **resp,
+	     long timeout_ms, char *err, size_t errlen)
 {
 	struct resp_buf b = {NULL, 0, false};
 	struct curl_slist *hdr = NULL;
@@ -155,10 +155,12 @@ static json_t *ls_query(const struct rt_entry *e)
 		json_object_set(row, "state", json_object_get(info, "state"));
 		json_object_set(row, "cpus",
 				json_object_get(json_object_get(cfg, "cpus"), "boot_vcpus"));
-		json_object_set(row, "memory", json_object_get(json_object_get(cfg, "memory"), "size"));
+		json_object_set(row, "memory",
+				json_object_get(json_object_get(cfg, "memory"), "size"));
 		if (json_object_get(info, "uptime_ms"))
 			json_object_set(row, "uptime_ms", json_object_get(info, "uptime_ms"));
-		json_array_foreach (json_object_get(cfg, "disks"), i, d) {
+		json_array_foreach(json_object_get(cfg, "disks"), i, d)
+		{
 			json_t *p = json_object_get(d, "path");
 			json_array_append(disks, p ? p : json_object_get(d, "vhost_socket"));
 		}
@@ -214,20 +216,23 @@ int cmd_ls(int argc, char **argv)
 		json_t *r;
 		printf("%-20s %8s %-12s %4s %7s %9s %s\n", "NAME", "PID", "STATE", "CPUS", "MEMORY",
 		       "UPTIME", "DISKS");
-		json_array_foreach (rows, i, r) {
+		json_array_foreach(rows, i, r)
+		{
 			char mem[32] = "-", up[32] = "-", cpus[16] = "-", disks[1024] = "";
 			json_t *d;
 			size_t k;
 			if (json_is_integer(json_object_get(r, "memory")))
-				fmt_size(mem, sizeof(mem),
-					 (uint64_t)json_integer_value(json_object_get(r, "memory")));
+				fmt_size(
+				    mem, sizeof(mem),
+				    (uint64_t)json_integer_value(json_object_get(r, "memory")));
 			if (json_is_integer(json_object_get(r, "uptime_ms")))
 				fmt_uptime(up, sizeof(up),
 					   json_integer_value(json_object_get(r, "uptime_ms")));
 			if (json_is_integer(json_object_get(r, "cpus")))
 				snprintf(cpus, sizeof(cpus), "%lld",
 					 (long long)json_integer_value(json_object_get(r, "cpus")));
-			json_array_foreach (json_object_get(r, "disks"), k, d) {
+			json_array_foreach(json_object_get(r, "disks"), k, d)
+			{
 				size_t len = strlen(disks);
 				snprintf(disks + len, sizeof(disks) - len, "%s%s", k ? "," : "",
 					 json_string_value(d) ? json_string_value(d) : "?");
@@ -254,20 +259,20 @@ static const struct {
 	enum verb_body body;
 	const char *help;
 } verbs[] = {
-	{"ping", "vmm.ping", VB_NONE, "the VMM's version, pid and name"},
-	{"create", "vm.create", VB_FILE, "FILE.json|-   create the VM from a VmConfig"},
-	{"boot", "vm.boot", VB_NONE, "boot the created VM"},
-	{"info", "vm.info", VB_NONE, "configuration and state"},
-	{"pause", "vm.pause", VB_NONE, "stop the vCPUs and devices"},
-	{"resume", "vm.resume", VB_NONE, "continue a paused VM"},
-	{"shutdown", "vm.shutdown", VB_NONE, "stop the VM (the VMM stays)"},
-	{"reboot", "vm.reboot", VB_NONE, "stop the VM and boot it again"},
-	{"power-button", "vm.power-button", VB_NONE, "press the ACPI power button"},
-	{"delete", "vm.delete", VB_NONE, "stop and forget the VM"},
-	{"counters", "vm.counters", VB_NONE, "per-device counters"},
-	{"resize", "vm.resize", VB_RESIZE, "desired_balloon=SIZE   resize the balloon"},
-	{"console", "vm.console", VB_NONE, "attach to the serial console (as vireo console)"},
-	{"vmm-shutdown", "vmm.shutdown", VB_NONE, "stop the VM and end the VMM process"},
+    {"ping", "vmm.ping", VB_NONE, "the VMM's version, pid and name"},
+    {"create", "vm.create", VB_FILE, "FILE.json|-   create the VM from a VmConfig"},
+    {"boot", "vm.boot", VB_NONE, "boot the created VM"},
+    {"info", "vm.info", VB_NONE, "configuration and state"},
+    {"pause", "vm.pause", VB_NONE, "stop the vCPUs and devices"},
+    {"resume", "vm.resume", VB_NONE, "continue a paused VM"},
+    {"shutdown", "vm.shutdown", VB_NONE, "stop the VM (the VMM stays)"},
+    {"reboot", "vm.reboot", VB_NONE, "stop the VM and boot it again"},
+    {"power-button", "vm.power-button", VB_NONE, "press the ACPI power button"},
+    {"delete", "vm.delete", VB_NONE, "stop and forget the VM"},
+    {"counters", "vm.counters", VB_NONE, "per-device counters"},
+    {"resize", "vm.resize", VB_RESIZE, "desired_balloon=SIZE   resize the balloon"},
+    {"console", "vm.console", VB_NONE, "attach to the serial console (as vireo console)"},
+    {"vmm-shutdown", "vmm.shutdown", VB_NONE, "stop the VM and end the VMM process"},
 };
 
 static void ctl_usage(FILE *out)
@@ -333,9 +338,12 @@ static int resize_body(int argc, char **argv, char **out, char *err, size_t errl
 		*eq = '\0';
 		bool vcpus = !strcmp(argv[i], "desired_vcpus");
 		if ((vcpus ? parse_uint(eq + 1, 1, 4096, &v) : parse_size(eq + 1, &v)) < 0 ||
-		    (!vcpus && strcmp(argv[i], "desired_ram") && strcmp(argv[i], "desired_balloon"))) {
-			snprintf(err, errlen, "resize: %s=%s: expected desired_balloon=SIZE, "
-					      "desired_ram=SIZE or desired_vcpus=N", argv[i], eq + 1);
+		    (!vcpus && strcmp(argv[i], "desired_ram") &&
+		     strcmp(argv[i], "desired_balloon"))) {
+			snprintf(err, errlen,
+				 "resize: %s=%s: expected desired_balloon=SIZE, "
+				 "desired_ram=SIZE or desired_vcpus=N",
+				 argv[i], eq + 1);
 			json_decref(o);
 			return -1;
 		}
@@ -360,7 +368,8 @@ int cmd_ctl(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "vireo: ctl: usage: vireo ctl NAME VERB [ARGS] (vireo ctl --help)\n");
+		fprintf(stderr,
+			"vireo: ctl: usage: vireo ctl NAME VERB [ARGS] (vireo ctl --help)\n");
 		return 2;
 	}
 	const char *name = argv[1], *verb = argv[2];
@@ -471,13 +480,16 @@ int cmd_stop(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			puts("usage: vireo stop NAME [--timeout SECONDS]\n"
-			     "Presses the VM's ACPI power button and waits for the guest to power off;\n"
-			     "after SECONDS (default 30), or at once when the VM is not running or has\n"
+			     "Presses the VM's ACPI power button and waits for the guest to power "
+			     "off;\n"
+			     "after SECONDS (default 30), or at once when the VM is not running or "
+			     "has\n"
 			     "no power button, stops it (vmm.shutdown).");
 			return 0;
 		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
 			if (parse_uint(argv[++i], 0, 86400, &timeout) < 0) {
-				fprintf(stderr, "vireo: stop: --timeout %s: expected seconds\n", argv[i]);
+				fprintf(stderr, "vireo: stop: --timeout %s: expected seconds\n",
+					argv[i]);
 				return 2;
 			}
 		} else if (!name && argv[i][0] != '-') {
@@ -708,10 +720,11 @@ int cmd_console(int argc, char **argv)
 {
 	char sock[RT_PATH_MAX], err[512];
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		puts("usage: vireo console NAME\n"
-		     "Attaches this terminal to the VM's serial console (one client at a time).\n"
-		     "Ctrl-] detaches; the terminal is restored. Without a terminal, input is sent\n"
-		     "until it ends.");
+		puts(
+		    "usage: vireo console NAME\n"
+		    "Attaches this terminal to the VM's serial console (one client at a time).\n"
+		    "Ctrl-] detaches; the terminal is restored. Without a terminal, input is sent\n"
+		    "until it ends.");
 		return 0;
 	}
 	if (argc != 2) {

@@ -22,7 +22,7 @@ int cmd_console(int argc, char **argv);
 /* One request over the unix socket sock: method "GET"/"PUT", route "vm.info", body NULL or
  * JSON. Returns the HTTP status, or -errno with a one-line reason in err (e.g. "cannot
  * connect"). *resp gets the body (malloc'd, NUL-terminated) when resp is not NULL. */
-int api_call(const char *sock, const char *method, const char *route, const char *body,
-	     char **resp, long timeout_ms, char *err, size_t errlen) WUR;
+int api_call(const char *sock, const char *method, const char *route, const char *body, char **resp,
+	     long timeout_ms, char *err, size_t errlen) WUR;
 
 #endif

@@ -13,22 +13,22 @@
 /* Which state each route is allowed in is part of the contract (openapi.yaml, docs/api.md).
  * In a state not listed: 404 when no VM exists, else 405, with the reason. */
 const struct api_route api_routes[] = {
-	{"vmm.ping", "GET", API_VMM_PING, API_BODY_NONE, API_ST_ALL},
-	{"vmm.shutdown", "PUT", API_VMM_SHUTDOWN, API_BODY_NONE, API_ST_ALL},
-	{"vm.create", "PUT", API_VM_CREATE, API_BODY_VMCONFIG, API_ST(API_ST_NONE)},
-	{"vm.boot", "PUT", API_VM_BOOT, API_BODY_NONE,
-	 API_ST(API_ST_CREATED) | API_ST(API_ST_SHUTDOWN)},
-	{"vm.info", "GET", API_VM_INFO, API_BODY_NONE, API_ST_ALL & ~API_ST(API_ST_NONE)},
-	{"vm.pause", "PUT", API_VM_PAUSE, API_BODY_NONE, API_ST(API_ST_RUNNING)},
-	{"vm.resume", "PUT", API_VM_RESUME, API_BODY_NONE, API_ST(API_ST_PAUSED)},
-	{"vm.shutdown", "PUT", API_VM_SHUTDOWN, API_BODY_NONE, LIVE},
-	{"vm.reboot", "PUT", API_VM_REBOOT, API_BODY_NONE, LIVE},
-	{"vm.power-button", "PUT", API_VM_POWER_BUTTON, API_BODY_NONE, API_ST(API_ST_RUNNING)},
-	{"vm.delete", "PUT", API_VM_DELETE, API_BODY_NONE, API_ST_ALL},
-	{"vm.counters", "GET", API_VM_COUNTERS, API_BODY_NONE, LIVE},
-	{"vm.resize", "PUT", API_VM_RESIZE, API_BODY_RESIZE, API_ST(API_ST_RUNNING)},
-	{"vm.console", "PUT", API_VM_CONSOLE, API_BODY_NONE, LIVE},
-	{NULL, NULL, 0, 0, 0},
+    {"vmm.ping", "GET", API_VMM_PING, API_BODY_NONE, API_ST_ALL},
+    {"vmm.shutdown", "PUT", API_VMM_SHUTDOWN, API_BODY_NONE, API_ST_ALL},
+    {"vm.create", "PUT", API_VM_CREATE, API_BODY_VMCONFIG, API_ST(API_ST_NONE)},
+    {"vm.boot", "PUT", API_VM_BOOT, API_BODY_NONE,
+     API_ST(API_ST_CREATED) | API_ST(API_ST_SHUTDOWN)},
+    {"vm.info", "GET", API_VM_INFO, API_BODY_NONE, API_ST_ALL & ~API_ST(API_ST_NONE)},
+    {"vm.pause", "PUT", API_VM_PAUSE, API_BODY_NONE, API_ST(API_ST_RUNNING)},
+    {"vm.resume", "PUT", API_VM_RESUME, API_BODY_NONE, API_ST(API_ST_PAUSED)},
+    {"vm.shutdown", "PUT", API_VM_SHUTDOWN, API_BODY_NONE, LIVE},
+    {"vm.reboot", "PUT", API_VM_REBOOT, API_BODY_NONE, LIVE},
+    {"vm.power-button", "PUT", API_VM_POWER_BUTTON, API_BODY_NONE, API_ST(API_ST_RUNNING)},
+    {"vm.delete", "PUT", API_VM_DELETE, API_BODY_NONE, API_ST_ALL},
+    {"vm.counters", "GET", API_VM_COUNTERS, API_BODY_NONE, LIVE},
+    {"vm.resize", "PUT", API_VM_RESIZE, API_BODY_RESIZE, API_ST(API_ST_RUNNING)},
+    {"vm.console", "PUT", API_VM_CONSOLE, API_BODY_NONE, LIVE},
+    {NULL, NULL, 0, 0, 0},
 };
 
 const char *api_state_name(enum api_state st)
@@ -147,15 +147,15 @@ static int decode_resize(struct api_resize *rs, const char *body, size_t len, ch
 	int r = 0;
 
 	if (!o) {
-		snprintf(err, errlen, "bad JSON at line %d column %d: %s", je.line, je.column,
-			 je.text);
+		cfg_json_syntax_error(err, errlen, &je);
 		return -EINVAL;
 	}
 	if (!json_is_object(o)) {
 		snprintf(err, errlen, "VmResize: expected an object");
 		r = -EINVAL;
 	}
-	json_object_foreach (o, key, v) {
+	json_object_foreach(o, key, v)
+	{
 		if (r < 0)
 			break;
 		if (strcmp(key, "desired_vcpus") && strcmp(key, "desired_ram") &&

@@ -22,8 +22,9 @@ int rt_dir(char *out, size_t len, bool create, char *err, size_t errlen)
 	else if (geteuid() == 0)
 		n = snprintf(out, len, "/run/vireo");
 	else {
-		snprintf(err, errlen, "runtime directory: XDG_RUNTIME_DIR is not set "
-				      "(set it, or give --api-socket)");
+		snprintf(err, errlen,
+			 "runtime directory: XDG_RUNTIME_DIR is not set "
+			 "(set it, or give --api-socket)");
 		return -ENOENT;
 	}
 	if (n < 0 || (size_t)n >= len) {
@@ -61,8 +62,7 @@ static bool read_entry(int fd, struct rt_entry *e)
 	return true;
 }
 
-int rt_lock_name(const char *name, const char *sock, struct rt_lock *l, char *err,
-		 size_t errlen)
+int rt_lock_name(const char *name, const char *sock, struct rt_lock *l, char *err, size_t errlen)
 {
 	char dir[256];
 	int r;
@@ -101,7 +101,8 @@ int rt_lock_name(const char *name, const char *sock, struct rt_lock *l, char *er
 				return -e_no;
 			}
 			if (known)
-				snprintf(err, errlen, "name '%s' is in use (pid %d)", name, (int)e.pid);
+				snprintf(err, errlen, "name '%s' is in use (pid %d)", name,
+					 (int)e.pid);
 			else
 				snprintf(err, errlen, "name '%s' is in use", name);
 			return -EBUSY;

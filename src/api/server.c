@@ -52,9 +52,9 @@ struct api_server {
 	struct conn *head, *tail;
 	struct upgraded *att_head; /* API_CONSOLE_ATTACH requests (served first) */
 	unsigned queued;
-	unsigned taken;	    /* handed to the VMM, not done yet */
-	unsigned busy;	    /* requests queued or answered but not completed by the library */
-	unsigned upgraded;  /* console connections not closed yet */
+	unsigned taken;	   /* handed to the VMM, not done yet */
+	unsigned busy;	   /* requests queued or answered but not completed by the library */
+	unsigned upgraded; /* console connections not closed yet */
 };
 
 /* ---- listening socket ---- */
@@ -108,7 +108,7 @@ static enum MHD_Result send_reply(struct conn *k, unsigned status, const char *b
 	struct api_server *s = k->s;
 	size_t len = body ? strlen(body) : 0;
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+	    MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
 	if (len)
@@ -253,8 +253,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			snprintf(msg, sizeof(msg), "%s: use %s", rt->name, rt->method);
 			return send_error(k, 405, rt->method, msg);
 		}
-		clh = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						  MHD_HTTP_HEADER_CONTENT_LENGTH);
+		clh =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clh && !parse_content_length(clh, &cl))
 			return send_error(k, 400, NULL, "bad Content-Length");
 		if (cl > API_BODY_MAX) {
@@ -324,7 +324,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-static void on_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[256];
 	(void)cls;
@@ -356,15 +356,14 @@ int api_server_start(int listen_fd, struct api_server **out, char *err, size_t e
 		return -e;
 	}
 	s->d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-		MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_END);
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)API_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_END);
 	if (!s->d) {
 		snprintf(err, errlen, "api: cannot start the HTTP server (libmicrohttpd)");
 		close(s->wake_fd);
@@ -453,8 +452,7 @@ void api_server_stop(struct api_server *s)
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += 1;
 	pthread_mutex_lock(&s->lock);
-	while ((s->busy || s->upgraded) &&
-	       pthread_cond_timedwait(&s->cond, &s->lock, &dl) == 0)
+	while ((s->busy || s->upgraded) && pthread_cond_timedwait(&s->cond, &s->lock, &dl) == 0)
 		;
 	pthread_mutex_unlock(&s->lock);
 	MHD_stop_daemon(s->d);

@@ -30,8 +30,7 @@ enum jf_kind {
 
 struct jfield;
 /* v is never NULL or JSON null here. */
-typedef int (*jf_parse_fn)(const json_t *v, void *base, const char *path, char *err,
-			   size_t errlen);
+typedef int (*jf_parse_fn)(const json_t *v, void *base, const char *path, char *err, size_t errlen);
 /* Add key to obj when there is something to say. */
 typedef void (*jf_emit_fn)(json_t *obj, const char *key, const void *base);
 /* After an object's fields were parsed: cross-field rules. obj is the JSON object. */
@@ -52,13 +51,27 @@ struct jfield {
 };
 
 #define MSZ(type, member) ((unsigned)sizeof(((type *)0)->member))
-#define F_STR(k, type, m, fl) {.key = k, .kind = JF_STR, .off = offsetof(type, m), .flags = fl}
-#define F_BOOL(k, type, m) {.key = k, .kind = JF_BOOL, .off = offsetof(type, m)}
+#define F_STR(k, type, m, fl)                                                                      \
+	{                                                                                          \
+		.key = k, .kind = JF_STR, .off = offsetof(type, m), .flags = fl                    \
+	}
+#define F_BOOL(k, type, m)                                                                         \
+	{                                                                                          \
+		.key = k, .kind = JF_BOOL, .off = offsetof(type, m)                                \
+	}
 #define F_UINT(k, type, m, lo, hi, fl)                                                             \
-	{.key = k, .kind = JF_UINT, .off = offsetof(type, m), .size = MSZ(type, m), .min = lo,     \
-	 .max = hi, .flags = fl}
-#define F_OBJ(k, subtbl, chk, fl) {.key = k, .kind = JF_OBJ, .sub = subtbl, .check = chk, .flags = fl}
-#define F_CUSTOM(k, p, e, fl) {.key = k, .kind = JF_CUSTOM, .parse = p, .emit = e, .flags = fl}
+	{                                                                                          \
+		.key = k, .kind = JF_UINT, .off = offsetof(type, m), .size = MSZ(type, m),         \
+		.min = lo, .max = hi, .flags = fl                                                  \
+	}
+#define F_OBJ(k, subtbl, chk, fl)                                                                  \
+	{                                                                                          \
+		.key = k, .kind = JF_OBJ, .sub = subtbl, .check = chk, .flags = fl                 \
+	}
+#define F_CUSTOM(k, p, e, fl)                                                                      \
+	{                                                                                          \
+		.key = k, .kind = JF_CUSTOM, .parse = p, .emit = e, .flags = fl                    \
+	}
 
 /* A JSON key made safe for a one-line message (no control bytes, bounded). */
 static void key_print(char *out, size_t outlen, const char *key)
@@ -103,8 +116,7 @@ static const char *type_name(const json_t *v)
 	}
 }
 
-static int type_error(const char *path, const char *want, const json_t *v, char *err,
-		      size_t errlen)
+static int type_error(const char *path, const char *want, const json_t *v, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s: expected %s, got %s", path, want, type_name(v));
 	return -EINVAL;
@@ -156,8 +168,8 @@ static int set_uint(const json_t *v, const struct jfield *f, void *base, const c
 	if (n < 0 || (uint64_t)n < f->min || (uint64_t)n > f->max ||
 	    ((f->flags & JF_POW2) && !IS_POW2((uint64_t)n))) {
 		snprintf(err, errlen, "%s: %lld is out of range (%s%llu..%llu)", path, (long long)n,
-			 (f->flags & JF_POW2) ? "a power of two, " : "",
-			 (unsigned long long)f->min, (unsigned long long)f->max);
+			 (f->flags & JF_POW2) ? "a power of two, " : "", (unsigned long long)f->min,
+			 (unsigned long long)f->max);
 		return -ERANGE;
 	}
 	void *dst = (char *)base + f->off;
@@ -207,7 +219,8 @@ static int parse_obj(const json_t *obj, const struct jfield *tbl, void *base, co
 
 	if (!json_is_object(obj))
 		return type_error(*path ? path : "VmConfig", "an object", obj, err, errlen);
-	json_object_foreach ((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v)
+	{
 		const struct jfield *f = find_field(tbl, key);
 		path_join(sub, sizeof(sub), path, key);
 		if (!f) {
@@ -249,8 +262,8 @@ static void emit_field(json_t *o, const struct jfield *f, const void *base)
 		break;
 	case JF_UINT:
 		v = json_integer(f->size == sizeof(uint64_t)
-					 ? (json_int_t) * (const uint64_t *)(const void *)p
-					 : (json_int_t) * (const unsigned *)(const void *)p);
+				     ? (json_int_t) * (const uint64_t *)(const void *)p
+				     : (json_int_t) * (const unsigned *)(const void *)p);
 		break;
 	case JF_OBJ:
 		v = emit_obj(f->sub, base);
@@ -277,15 +290,14 @@ static json_t *emit_obj(const struct jfield *tbl, const void *base)
 /* ---- payload ---- */
 
 static const struct jfield payload_fields[] = {
-	F_STR("firmware", struct vm_config, firmware, JF_NONEMPTY),
-	F_STR("kernel", struct vm_config, kernel, JF_NONEMPTY),
-	F_STR("cmdline", struct vm_config, cmdline, 0),
-	F_STR("initramfs", struct vm_config, initrd, JF_NONEMPTY),
-	{NULL},
+    F_STR("firmware", struct vm_config, firmware, JF_NONEMPTY),
+    F_STR("kernel", struct vm_config, kernel, JF_NONEMPTY),
+    F_STR("cmdline", struct vm_config, cmdline, 0),
+    F_STR("initramfs", struct vm_config, initrd, JF_NONEMPTY),
+    {.key = NULL},
 };
 
-static int payload_check(const json_t *obj, void *base, const char *path, char *err,
-			 size_t errlen)
+static int payload_check(const json_t *obj, void *base, const char *path, char *err, size_t errlen)
 {
 	const struct vm_config *cfg = base;
 	(void)obj;
@@ -294,7 +306,8 @@ static int payload_check(const json_t *obj, void *base, const char *path, char *
 		return -EINVAL;
 	}
 	if (cfg->firmware && (cfg->initrd || cfg->cmdline)) {
-		snprintf(err, errlen, "%s: initramfs and cmdline need a kernel, not firmware", path);
+		snprintf(err, errlen, "%s: initramfs and cmdline need a kernel, not firmware",
+			 path);
 		return -EINVAL;
 	}
 	return 0;
@@ -303,8 +316,7 @@ static int payload_check(const json_t *obj, void *base, const char *path, char *
 /* ---- cpus ---- */
 
 /* max_vcpus: no CPU hotplug, so it must equal boot_vcpus (checked in cpus_check). */
-static int parse_max_vcpus(const json_t *v, void *base, const char *path, char *err,
-			   size_t errlen)
+static int parse_max_vcpus(const json_t *v, void *base, const char *path, char *err, size_t errlen)
 {
 	(void)base;
 	if (!json_is_integer(v))
@@ -318,9 +330,9 @@ static void emit_max_vcpus(json_t *o, const char *key, const void *base)
 }
 
 static const struct jfield cpus_fields[] = {
-	F_UINT("boot_vcpus", struct vm_config, cpus, 1, VM_MAX_CPUS, JF_REQUIRED),
-	F_CUSTOM("max_vcpus", parse_max_vcpus, emit_max_vcpus, 0),
-	{NULL},
+    F_UINT("boot_vcpus", struct vm_config, cpus, 1, VM_MAX_CPUS, JF_REQUIRED),
+    F_CUSTOM("max_vcpus", parse_max_vcpus, emit_max_vcpus, 0),
+    {.key = NULL},
 };
 
 static int cpus_check(const json_t *obj, void *base, const char *path, char *err, size_t errlen)
@@ -339,12 +351,11 @@ static int cpus_check(const json_t *obj, void *base, const char *path, char *err
 /* ---- memory ---- */
 
 static const struct jfield memory_fields[] = {
-	F_UINT("size", struct vm_config, mem_size, VM_MIN_MEM, UINT64_MAX / 2, JF_REQUIRED),
-	{NULL},
+    F_UINT("size", struct vm_config, mem_size, VM_MIN_MEM, UINT64_MAX / 2, JF_REQUIRED),
+    {.key = NULL},
 };
 
-static int memory_check(const json_t *obj, void *base, const char *path, char *err,
-			size_t errlen)
+static int memory_check(const json_t *obj, void *base, const char *path, char *err, size_t errlen)
 {
 	const struct vm_config *cfg = base;
 	(void)obj;
@@ -371,18 +382,18 @@ static void emit_vhost_socket(json_t *o, const char *key, const void *base)
 }
 
 static const struct jfield disk_fields[] = {
-	F_STR("path", struct disk_config, path, JF_NONEMPTY),
-	F_BOOL("readonly", struct disk_config, readonly),
-	F_BOOL("direct", struct disk_config, direct),
-	F_UINT("num_queues", struct disk_config, queues, 1, 16, 0),
-	F_UINT("queue_size", struct disk_config, queue_size, 2, 1024, JF_POW2),
-	F_CUSTOM("vhost_user", NULL, emit_vhost_user, 0),
-	F_CUSTOM("vhost_socket", NULL, emit_vhost_socket, 0),
-	{.key = "serial",
-	 .kind = JF_STR,
-	 .off = offsetof(struct disk_config, serial),
-	 .size = MSZ(struct disk_config, serial)},
-	{NULL},
+    F_STR("path", struct disk_config, path, JF_NONEMPTY),
+    F_BOOL("readonly", struct disk_config, readonly),
+    F_BOOL("direct", struct disk_config, direct),
+    F_UINT("num_queues", struct disk_config, queues, 1, 16, 0),
+    F_UINT("queue_size", struct disk_config, queue_size, 2, 1024, JF_POW2),
+    F_CUSTOM("vhost_user", NULL, emit_vhost_user, 0),
+    F_CUSTOM("vhost_socket", NULL, emit_vhost_socket, 0),
+    {.key = "serial",
+     .kind = JF_STR,
+     .off = offsetof(struct disk_config, serial),
+     .size = MSZ(struct disk_config, serial)},
+    {.key = NULL},
 };
 
 static int disk_check(const json_t *obj, void *base, const char *path, char *err, size_t errlen)
@@ -404,8 +415,8 @@ static int disk_check(const json_t *obj, void *base, const char *path, char *err
 			snprintf(err, errlen, "%s: vhost_socket needs vhost_user: true", path);
 			return -EINVAL;
 		}
-		const struct jfield f = F_STR("vhost_socket", struct disk_config, vhost_user,
-					      JF_NONEMPTY);
+		const struct jfield f =
+		    F_STR("vhost_socket", struct disk_config, vhost_user, JF_NONEMPTY);
 		int r = set_string(vs, &f, d, sub, err, errlen);
 		if (r < 0)
 			return r;
@@ -440,7 +451,8 @@ static int parse_disks(const json_t *v, void *base, const char *path, char *err,
 		snprintf(err, errlen, "%s: at most %d disks", path, VM_MAX_DISKS);
 		return -EINVAL;
 	}
-	json_array_foreach (v, i, item) {
+	json_array_foreach(v, i, item)
+	{
 		if (cfg->nr_disks >= VM_MAX_DISKS) {
 			snprintf(err, errlen, "%s: at most %d disks", path, VM_MAX_DISKS);
 			return -EINVAL;
@@ -474,14 +486,13 @@ static const struct {
 	const char *name;
 	enum serial_mode mode;
 } serial_modes[] = {
-	{"Off", SERIAL_NONE},
-	{"Null", SERIAL_NONE},
-	{"Tty", SERIAL_STDIO},
-	{"File", SERIAL_FILE},
+    {"Off", SERIAL_NONE},
+    {"Null", SERIAL_NONE},
+    {"Tty", SERIAL_STDIO},
+    {"File", SERIAL_FILE},
 };
 
-static int serial_check(const json_t *obj, void *base, const char *path, char *err,
-			size_t errlen)
+static int serial_check(const json_t *obj, void *base, const char *path, char *err, size_t errlen)
 {
 	struct vm_config *cfg = base;
 	const json_t *m = json_object_get(obj, "mode");
@@ -524,9 +535,9 @@ static int serial_check(const json_t *obj, void *base, const char *path, char *e
 static void emit_serial_mode(json_t *o, const char *key, const void *base)
 {
 	const struct vm_config *cfg = base;
-	const char *name = cfg->serial == SERIAL_STDIO ? "Tty"
-			   : cfg->serial == SERIAL_FILE	 ? "File"
-							 : "Null";
+	const char *name = cfg->serial == SERIAL_STDIO	? "Tty"
+			   : cfg->serial == SERIAL_FILE ? "File"
+							: "Null";
 	json_object_set_new(o, key, json_string(name));
 }
 
@@ -538,15 +549,14 @@ static void emit_serial_file(json_t *o, const char *key, const void *base)
 }
 
 static const struct jfield serial_fields[] = {
-	F_CUSTOM("mode", NULL, emit_serial_mode, JF_REQUIRED),
-	F_CUSTOM("file", NULL, emit_serial_file, 0),
-	{NULL},
+    F_CUSTOM("mode", NULL, emit_serial_mode, JF_REQUIRED),
+    F_CUSTOM("file", NULL, emit_serial_file, 0),
+    {.key = NULL},
 };
 
 #define DEBUGCON_PORT 0x402 /* src/firmware/debugcon.c: SeaBIOS' debug port */
 
-static int debugcon_check(const json_t *obj, void *base, const char *path, char *err,
-			  size_t errlen)
+static int debugcon_check(const json_t *obj, void *base, const char *path, char *err, size_t errlen)
 {
 	struct vm_config *cfg = base;
 	const json_t *m = json_object_get(obj, "mode");
@@ -598,14 +608,13 @@ static void emit_debugcon(json_t *o, const char *key, const void *base)
 }
 
 static const struct jfield debugcon_fields[] = {
-	F_CUSTOM("mode", NULL, NULL, JF_REQUIRED),
-	F_CUSTOM("file", NULL, NULL, 0),
-	F_CUSTOM("iobase", NULL, NULL, 0),
-	{NULL},
+    F_CUSTOM("mode", NULL, NULL, JF_REQUIRED),
+    F_CUSTOM("file", NULL, NULL, 0),
+    F_CUSTOM("iobase", NULL, NULL, 0),
+    {.key = NULL},
 };
 
-static int parse_debugcon(const json_t *v, void *base, const char *path, char *err,
-			  size_t errlen)
+static int parse_debugcon(const json_t *v, void *base, const char *path, char *err, size_t errlen)
 {
 	return parse_obj(v, debugcon_fields, base, path, debugcon_check, err, errlen);
 }
@@ -638,8 +647,7 @@ static int parse_unavailable(const json_t *v, void *base, const char *path, char
 }
 
 /* virtio-console: only "no console" for now. */
-static int parse_console(const json_t *v, void *base, const char *path, char *err,
-			 size_t errlen)
+static int parse_console(const json_t *v, void *base, const char *path, char *err, size_t errlen)
 {
 	const json_t *m = json_object_get(v, "mode");
 	(void)base;
@@ -663,28 +671,35 @@ static void emit_console(json_t *o, const char *key, const void *base)
 /* ---- VmConfig ---- */
 
 static const struct jfield vmconfig_fields[] = {
-	F_OBJ("payload", payload_fields, payload_check, JF_REQUIRED),
-	F_OBJ("cpus", cpus_fields, cpus_check, 0),
-	F_OBJ("memory", memory_fields, memory_check, 0),
-	F_CUSTOM("disks", parse_disks, emit_disks, 0),
-	F_OBJ("serial", serial_fields, serial_check, 0),
-	F_CUSTOM("debug_console", parse_debugcon, emit_debugcon, 0),
-	/* placeholders, see above */
-	F_CUSTOM("net", parse_empty_array, NULL, 0),
-	F_CUSTOM("rng", parse_unavailable, NULL, 0),
-	F_CUSTOM("balloon", parse_unavailable, NULL, 0),
-	F_CUSTOM("vsock", parse_unavailable, NULL, 0),
-	F_CUSTOM("console", parse_console, emit_console, 0),
-	{NULL},
+    F_OBJ("payload", payload_fields, payload_check, JF_REQUIRED),
+    F_OBJ("cpus", cpus_fields, cpus_check, 0),
+    F_OBJ("memory", memory_fields, memory_check, 0),
+    F_CUSTOM("disks", parse_disks, emit_disks, 0),
+    F_OBJ("serial", serial_fields, serial_check, 0),
+    F_CUSTOM("debug_console", parse_debugcon, emit_debugcon, 0),
+    /* placeholders, see above */
+    F_CUSTOM("net", parse_empty_array, NULL, 0),
+    F_CUSTOM("rng", parse_unavailable, NULL, 0),
+    F_CUSTOM("balloon", parse_unavailable, NULL, 0),
+    F_CUSTOM("vsock", parse_unavailable, NULL, 0),
+    F_CUSTOM("console", parse_console, emit_console, 0),
+    {.key = NULL},
 };
+
+void cfg_json_syntax_error(char *err, size_t errlen, const json_error_t *je)
+{
+	snprintf(err, errlen, "bad JSON at line %d column %d: %s", je->line, je->column, je->text);
+	for (char *p = err; *p; p++) /* jansson quotes the input: keep it one line */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
 
 int cfg_from_json(struct vm_config *cfg, const json_t *root, char *err, size_t errlen)
 {
 	return parse_obj(root, vmconfig_fields, cfg, "", NULL, err, errlen);
 }
 
-int cfg_from_json_text(struct vm_config *cfg, const char *buf, size_t len, char *err,
-		       size_t errlen)
+int cfg_from_json_text(struct vm_config *cfg, const char *buf, size_t len, char *err, size_t errlen)
 {
 	json_error_t je;
 	if (len > CFG_JSON_MAX) {
@@ -693,8 +708,7 @@ int cfg_from_json_text(struct vm_config *cfg, const char *buf, size_t len, char 
 	}
 	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
-		snprintf(err, errlen, "bad JSON at line %d column %d: %s", je.line, je.column,
-			 je.text);
+		cfg_json_syntax_error(err, errlen, &je);
 		return -EINVAL;
 	}
 	int r = cfg_from_json(cfg, root, err, errlen);
@@ -710,7 +724,7 @@ int cfg_load_file(struct vm_config *cfg, const char *path, char *err, size_t err
 	int r = read_file(path, CFG_JSON_MAX, &buf, &len);
 	if (r < 0) {
 		snprintf(err, errlen, "--config %s: %s", path,
-			 r == -EFBIG   ? "larger than 1 MiB"
+			 r == -EFBIG	? "larger than 1 MiB"
 			 : r == -EINVAL ? "not a regular file"
 					: strerror(-r));
 		return r;

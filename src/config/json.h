@@ -26,6 +26,8 @@ int cfg_from_json(struct vm_config *cfg, const json_t *root, char *err, size_t e
 /* Same, from text (at most CFG_JSON_MAX bytes, one JSON object). */
 int cfg_from_json_text(struct vm_config *cfg, const char *buf, size_t len, char *err,
 		       size_t errlen) WUR;
+/* "bad JSON at line L column C: ..." for a jansson parse error, on one line. */
+void cfg_json_syntax_error(char *err, size_t errlen, const json_error_t *je);
 /* Read a --config file and fill cfg. */
 int cfg_load_file(struct vm_config *cfg, const char *path, char *err, size_t errlen) WUR;
 /* The VmConfig object for cfg (new reference), or NULL when out of memory. */

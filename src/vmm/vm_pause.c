@@ -145,9 +145,9 @@ static void release_vcpus(struct vm *vm)
 static int tsc_offset_attr(struct vcpu *v, unsigned long op, uint64_t *val)
 {
 	struct kvm_device_attr a = {
-		.group = KVM_VCPU_TSC_CTRL,
-		.attr = KVM_VCPU_TSC_OFFSET,
-		.addr = (uint64_t)(uintptr_t)val,
+	    .group = KVM_VCPU_TSC_CTRL,
+	    .attr = KVM_VCPU_TSC_OFFSET,
+	    .addr = (uint64_t)(uintptr_t)val,
 	};
 	return ioctl(v->fd, op, &a) < 0 ? -errno : 0;
 }
@@ -163,8 +163,10 @@ static void tsc_save(struct vm *vm)
 	for (unsigned i = 0; p->tsc_offset && i < vm->nr_vcpus; i++) {
 		int r = tsc_offset_attr(vm->vcpus[i], KVM_GET_DEVICE_ATTR, &p->tsc_offset[i]);
 		if (r < 0) {
-			log_rl(LOG_WARN, "vcpu%u: KVM_VCPU_TSC_OFFSET: %s; the guest TSC counts "
-					 "the pause", i, strerror(-r));
+			log_rl(LOG_WARN,
+			       "vcpu%u: KVM_VCPU_TSC_OFFSET: %s; the guest TSC counts "
+			       "the pause",
+			       i, strerror(-r));
 			free(p->tsc_offset);
 			p->tsc_offset = NULL;
 		}
@@ -190,7 +192,8 @@ static void tsc_restore(struct vm *vm, uint64_t paused_ns)
 		uint64_t off = p->tsc_offset[i] - ticks;
 		int r = tsc_offset_attr(vm->vcpus[i], KVM_SET_DEVICE_ATTR, &off);
 		if (r < 0)
-			log_rl(LOG_WARN, "vcpu%u: setting KVM_VCPU_TSC_OFFSET: %s", i, strerror(-r));
+			log_rl(LOG_WARN, "vcpu%u: setting KVM_VCPU_TSC_OFFSET: %s", i,
+			       strerror(-r));
 	}
 }
 
@@ -284,7 +287,8 @@ void vm_counters(struct vm *vm, vm_counter_fn emit, void *ctx)
 	emit(ctx, "vm", "paused_ns", paused);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		snprintf(name, sizeof(name), "vcpu%u", i);
-		emit(ctx, name, "exits", __atomic_load_n(&vm->vcpus[i]->nr_exits, __ATOMIC_RELAXED));
+		emit(ctx, name, "exits",
+		     __atomic_load_n(&vm->vcpus[i]->nr_exits, __ATOMIC_RELAXED));
 	}
 	for (struct vm_hook *h = vm->hooks; h; h = h->next)
 		if (h->ops->counters)

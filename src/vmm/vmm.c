@@ -19,9 +19,9 @@
 #include "vmm/vmm.h"
 
 static const char pvm_note[] =
-	"note: /dev/kvm here is kvm_pvm (no VT-x/AMD-V): guest kernel-mode code is emulated "
-	"instruction by instruction and the VM stops at the guest's first CPU exception in "
-	"kernel mode; pass 'noxsave' to Linux guests (see README, Platform note)";
+    "note: /dev/kvm here is kvm_pvm (no VT-x/AMD-V): guest kernel-mode code is emulated "
+    "instruction by instruction and the VM stops at the guest's first CPU exception in "
+    "kernel mode; pass 'noxsave' to Linux guests (see README, Platform note)";
 
 static void on_api(void *opaque, uint32_t events);
 
@@ -168,12 +168,13 @@ static bool stop_for(struct vmm *v, struct api_req *req, enum vmm_action act, co
 
 static json_t *info_json(struct vmm *v)
 {
-	json_t *o = json_pack("{s:o, s:s, s:I}", "config", cfg_to_json(&v->cfg), "state",
-			      api_state_name(v->state), "memory_actual_size",
-			      (json_int_t)v->cfg.mem_size);
+	json_t *o =
+	    json_pack("{s:o, s:s, s:I}", "config", cfg_to_json(&v->cfg), "state",
+		      api_state_name(v->state), "memory_actual_size", (json_int_t)v->cfg.mem_size);
 	if (o && v->vm)
-		json_object_set_new(o, "uptime_ms",
-				    json_integer((json_int_t)((time_now_ns() - v->boot_ns) / 1000000)));
+		json_object_set_new(
+		    o, "uptime_ms",
+		    json_integer((json_int_t)((time_now_ns() - v->boot_ns) / 1000000)));
 	return o;
 }
 
@@ -200,14 +201,16 @@ static void do_resize(struct vmm *v, struct api_req *req)
 		return;
 	}
 	if (rs->has_ram && rs->ram != v->cfg.mem_size) {
-		api_req_error(req, 400,
-			      "vm.resize: desired_ram: vireo has no memory hotplug (use the balloon)");
+		api_req_error(
+		    req, 400,
+		    "vm.resize: desired_ram: vireo has no memory hotplug (use the balloon)");
 		return;
 	}
 	if (rs->has_balloon) {
 		int r = machine_balloon_resize(v->m, rs->balloon);
 		if (r == -ENOTSUP) {
-			api_req_error(req, 400, "vm.resize: desired_balloon: this VM has no balloon");
+			api_req_error(req, 400,
+				      "vm.resize: desired_balloon: this VM has no balloon");
 			return;
 		}
 		if (r < 0) {
@@ -233,8 +236,8 @@ static bool console_attach(struct vmm *v, struct api_req *req)
 	struct chardev *chr = v->vm ? machine_console(v->m) : NULL;
 	int r = chr ? chardev_attach(chr, req->fd, on_console_detach, v) : -ENODEV;
 	if (r < 0) {
-		log_info("api: vm.console: %s", r == -EBUSY ? "another client is attached"
-							       : "the VM is gone");
+		log_info("api: vm.console: %s",
+			 r == -EBUSY ? "another client is attached" : "the VM is gone");
 		return true; /* closes the connection */
 	}
 	v->console = req;
@@ -323,7 +326,8 @@ bool vmm_exec(struct vmm *v, struct api_req *req)
 	case API_VM_POWER_BUTTON:
 		r = machine_power_button(v->m);
 		if (r == -ENOTSUP)
-			api_req_error(req, 400, "vm.power-button: this VM has no ACPI power button");
+			api_req_error(req, 400,
+				      "vm.power-button: this VM has no ACPI power button");
 		else if (r < 0)
 			api_req_error(req, 500, "vm.power-button: %s", strerror(-r));
 		else

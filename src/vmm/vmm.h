@@ -43,7 +43,7 @@ struct vmm {
 	struct ev_loop *idle; /* runs while no VM does */
 	int sig_fd;
 	struct ev_handler *sig_h, *api_idle_h, *api_vm_h;
-	struct api_server *api; /* NULL: no API */
+	struct api_server *api;	 /* NULL: no API */
 	struct api_req *console; /* the attached console connection (API_CONSOLE_ATTACH) */
 
 	enum vmm_action action; /* stop in progress on behalf of action_req */
@@ -55,8 +55,7 @@ struct vmm {
 };
 
 /* Set up (no VM yet). api may be NULL. Blocks SIGINT/SIGTERM/SIGHUP first. */
-int vmm_init(struct vmm *v, const char *name, struct api_server *api, char *err,
-	     size_t errlen) WUR;
+int vmm_init(struct vmm *v, const char *name, struct api_server *api, char *err, size_t errlen) WUR;
 void vmm_fini(struct vmm *v);
 /* Take cfg (moved: cfg is cfg_init()ed afterwards) as the VM and boot it, as `vireo run` with
  * a payload does. Returns 0, or the exit status for main (2: bad configuration, 1: runtime

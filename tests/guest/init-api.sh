@@ -39,7 +39,7 @@ echo 0 >/tmp/io_bad
 report() {
 	dmesg -r | grep -E '^<[0-4]>' | sed 's/^/VT: dmesg: /'
 	vt "dmesg_warnings=$(dmesg -r | grep -cE '^<[0-4]>')"
-	vt "complaints=$(dmesg | grep -ciE 'soft lockup|rcu.*stall|clocksource|watchdog|hung task|blocked for more')"
+	vt "complaints=$(dmesg | grep -ciE 'soft lockup|rcu.*stall|hung task|blocked for more|unstable|skew')"
 	vt "io_ok=$(cat /tmp/io_ok) io_bad=$(cat /tmp/io_bad)"
 	vt "report=done"
 }

@@ -40,18 +40,19 @@ api() { # METHOD ROUTE [JSON] -> prints the status; the body is in $WORK/resp.js
 	curl -sS --max-time 120 --unix-socket "$SOCK" -o "$WORK/resp.json" -w '%{http_code}' \
 		-X "$1" "http://localhost/api/v1/$2" "${data[@]}"
 }
-json() { # python expression over the last response as `r`
-	$PY -c "import json; r = json.load(open('$WORK/resp.json')); print($1)"
-}
-state() { api GET vm.info >/dev/null && json 'r["state"]'; }
+# Fields of the last (compact) JSON response with sed: python3 starts slowly under TCG, and
+# CPU the L1 spends here is CPU the guest does not get.
+jfield() { sed -nE "s/.*\"$1\":\"?([A-Za-z0-9_]+).*/\1/p" "$WORK/resp.json"; }
+jdev() { sed -nE "s/.*\"$1\":\{[^}]*\"$2\":([0-9]+).*/\1/p" "$WORK/resp.json"; }
+state() { api GET vm.info >/dev/null && jfield state; }
 serial() { tr -d '\r' <"$SERIAL"; } # the guest's tty writes CR LF
 vt_get() { serial | sed -nE "s/^VT: $1=(.*)$/\1/p" | tail -1; }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-last_tick() { serial | sed -nE 's/^VT: tick=([0-9]+) .*/\1/p' | tail -1; }
-wait_line() { # REGEX SECONDS
+last_tick() { sed -nE 's/^VT: tick=([0-9]+) .*/\1/p' "$SERIAL" | tail -1; }
+wait_line() { # REGEX (no $: the raw log has CR LF) SECONDS
 	local i
 	for i in $(seq $(($2 * 10))); do
-		serial | grep -qE "$1" && return 0
+		grep -qE "$1" "$SERIAL" && return 0
 		[ -n "$vpid" ] && ! kill -0 "$vpid" 2>/dev/null && return 1
 		sleep 0.1
 	done
@@ -101,17 +102,17 @@ check_eq "vm.info: Paused" "$(state)" Paused
 t_before=$(last_tick)
 size_before=$(stat -c %s "$SERIAL")
 api GET vm.counters >/dev/null
-w1=$(json 'r["blk0"]["write_ops"] + r["blk0"]["read_ops"]')
+w1="$(jdev blk0 write_ops) $(jdev blk0 read_ops)"
 sleep 3
 api GET vm.counters >/dev/null
-w2=$(json 'r["blk0"]["write_ops"] + r["blk0"]["read_ops"]')
+w2="$(jdev blk0 write_ops) $(jdev blk0 read_ops)"
 check_eq "while paused: no serial output for 3 s" "$(stat -c %s "$SERIAL")" "$size_before"
-check_eq "while paused: no disk request completed" "$w2" "$w1"
+check "while paused: no disk request completed ($w1 -> $w2 writes, reads)" '[ -n "${w1% *}" ] && [ "$w2" = "$w1" ]'
 check_eq "vm.resume" "$(api PUT vm.resume)" 204
 check_eq "vm.info: Running again" "$(state)" Running
 api GET vm.counters >/dev/null
-paused_ns=$(json 'r["vm"]["paused_ns"]')
-check_eq "vm.counters: one pause" "$(json 'r["vm"]["pauses"]')" 1
+paused_ns=$(jdev vm paused_ns)
+check_eq "vm.counters: one pause" "$(jdev vm pauses)" 1
 if wait_line "^VT: tick=$((t_before + 8)) " 300; then
 	ok "the counter continues after the resume (tick $t_before -> $(last_tick))"
 else
@@ -128,8 +129,18 @@ tr -d '\r' <"$WORK/console.out" >"$WORK/console.txt"
 grep -q 'VT: report=done' "$WORK/console.txt" && ok "vireo console: the guest's report came back over the console" ||
 	notok "vireo console: no report (console.err: $(head -2 "$WORK/console.err"))"
 serial | grep '^VT: dmesg: ' | sed 's/^/# /'
-check_eq "guest dmesg: no warnings since /init started" "$(vt_get dmesg_warnings)" 0
-check_eq "guest dmesg: no soft lockup, RCU stall or clocksource complaints" "$(vt_get complaints)" 0
+check_eq "guest dmesg: no soft lockup, RCU stall, hung task or clocksource complaint" "$(vt_get complaints)" 0
+# Every warning since /init started. One kind is not about the pause and is let through, said
+# so: "Long readout interval" with the TSC and kvm-clock agreeing (|cs - wd| < 1 ms) over an
+# interval shorter than the pause: the guest was starved of CPU in the L1 while its clocks ran
+# (both agreeing and neither counting the pause is what vm.pause must ensure).
+other=$(serial | sed -n 's/^VT: dmesg: //p' | awk -v p="$paused_ns" '
+	/Long readout interval/ { match($0, /cs_nsec: [0-9]+/); cs = substr($0, RSTART + 9, RLENGTH - 9)
+		match($0, /wd_nsec: [0-9]+/); wd = substr($0, RSTART + 9, RLENGTH - 9)
+		d = cs - wd; if (d < 0) d = -d
+		if (d < 1000000 && cs < p) { print "# starvation, not the pause: " $0 > "/dev/stderr"; next } }
+	{ n++ } END { print n + 0 }')
+check_eq "guest dmesg: no other warning since /init started" "$other" 0
 io=$(serial | sed -nE 's/^VT: io_ok=([0-9]+) io_bad=([0-9]+)$/\1 \2/p' | tail -1)
 check_eq "guest read-back loop: no mismatch" "${io#* }" 0
 if [ "${io%% *}" -gt 0 ] 2>/dev/null; then ok "guest read-back loop: ${io%% *} rounds"; else notok "guest read-back loop never completed ($io)"; fi
@@ -140,13 +151,25 @@ check_eq "vm.info: Shutdown" "$(state)" Shutdown
 n=$(last_tick)
 ticks=$(serial | sed -nE 's/^VT: tick=([0-9]+) .*/\1/p' | tr '\n' ' ')
 check_eq "ticks 1..$n, each exactly once" "$ticks" "$(seq -s ' ' 1 "$n") "
-bad=0
-for i in $(seq 1 $((n - 1))); do
-	want=$(serial | sed -nE "s/^VT: (tick=$i mono=[0-9.]+)$/\\1/p")
-	got=$(dd if="$WORK/disk.img" bs=512 skip=$((4096 + i)) count=1 status=none | tr -d '\0' | head -1)
-	[ "$got" = "$want" ] || { bad=$((bad + 1)); [ $bad -le 3 ] && echo "# sector $((4096 + i)): '$got', want '$want'"; }
-done
-check_eq "disk: every tick's record matches the serial line ($((n - 1)) records)" $bad 0
+serial >"$WORK/serial.txt"
+bad=$($PY - "$WORK/disk.img" "$WORK/serial.txt" "$n" <<'PY'
+import re, sys
+img, log, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+want = {int(m.group(2)): m.group(1) for m in
+        re.finditer(r"^VT: (tick=(\d+) mono=[0-9.]+)$", open(log).read(), re.M)}
+bad = 0
+with open(img, "rb") as f:
+    for i in range(1, n):
+        f.seek((4096 + i) * 512)
+        got = f.read(512).split(b"\n")[0].decode(errors="replace")
+        if got != want.get(i):
+            bad += 1
+            if bad <= 3:
+                print("# sector %d: %r, want %r" % (4096 + i, got, want.get(i)), file=sys.stderr)
+print(bad)
+PY
+)
+check_eq "disk: every tick's record matches the serial line ($((n - 1)) records)" "$bad" 0
 if cmp -s <(dd if="$WORK/disk.img" bs=1M skip=16 count=4 status=none) "$WORK/pattern.bin"; then
 	ok "disk: the pattern area holds the pattern"
 else
@@ -170,7 +193,9 @@ fi
 
 # ---- boot again, then the power button ----
 check_eq "vm.boot after vm.shutdown" "$(api PUT vm.boot)" 204
-if wait_line '^VT: ready' 300 && [ "$(serial | grep -c '^VT: ready')" -ge 2 ]; then
+booted2() { [ "$(grep -c '^VT: ready' "$SERIAL")" -ge 2 ]; }
+for i in $(seq 3000); do booted2 && break; kill -0 $vpid || break; sleep 0.1; done
+if booted2; then
 	ok "booted again (a second ready line in the same serial file)"
 else
 	notok "no second boot"

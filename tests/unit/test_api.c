@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "api/api.h"
 #include "config/cli.h"
@@ -48,16 +49,18 @@ TEST(api_json_full_round_trip)
 	const char *k = tmpfile_with("k", "x", 0), *d = tmpfile_with("d.img", NULL, 1 << 20);
 	char text[2048], err[256] = "";
 	struct vm_config a, b;
-	snprintf(text, sizeof(text),
-		 "{\"payload\": {\"kernel\": \"%s\", \"initramfs\": \"%s\", \"cmdline\": \"a=b c\"},"
-		 " \"cpus\": {\"boot_vcpus\": 3, \"max_vcpus\": 3}, \"memory\": {\"size\": 268435456},"
-		 " \"disks\": [{\"path\": \"%s\", \"readonly\": true, \"direct\": true,"
-		 " \"num_queues\": 2, \"queue_size\": 64, \"serial\": \"abc\"},"
-		 " {\"vhost_user\": true, \"vhost_socket\": \"/run/x.sock\"}],"
-		 " \"serial\": {\"mode\": \"File\", \"file\": \"/tmp/s.log\"},"
-		 " \"console\": {\"mode\": \"Off\"}, \"net\": [],"
-		 " \"debug_console\": {\"mode\": \"File\", \"file\": \"/tmp/fw.log\", \"iobase\": 1026}}",
-		 k, k, d);
+	snprintf(
+	    text, sizeof(text),
+	    "{\"payload\": {\"kernel\": \"%s\", \"initramfs\": \"%s\", \"cmdline\": \"a=b c\"},"
+	    " \"cpus\": {\"boot_vcpus\": 3, \"max_vcpus\": 3}, \"memory\": {\"size\": 268435456},"
+	    " \"disks\": [{\"path\": \"%s\", \"readonly\": true, \"direct\": true,"
+	    " \"num_queues\": 2, \"queue_size\": 64, \"serial\": \"abc\"},"
+	    " {\"vhost_user\": true, \"vhost_socket\": \"/run/x.sock\"}],"
+	    " \"serial\": {\"mode\": \"File\", \"file\": \"/tmp/s.log\"},"
+	    " \"console\": {\"mode\": \"Off\"}, \"net\": [],"
+	    " \"debug_console\": {\"mode\": \"File\", \"file\": \"/tmp/fw.log\", \"iobase\": "
+	    "1026}}",
+	    k, k, d);
 	REQUIRE(parse_text(&a, text, err, sizeof(err)) == 0);
 	CHECK_STR(a.kernel, k);
 	CHECK_STR(a.initrd, k);
@@ -109,8 +112,8 @@ static void expect_bad(const char *text, const char *needle, int line)
 	char err[512] = "";
 	int r = parse_text(&c, text, err, sizeof(err));
 	if (r >= 0 || !strstr(err, needle) || strchr(err, '\n'))
-		test_fail_at(__FILE__, line, "%s: want error with '%s', got r=%d '%s'", text, needle,
-			     r, err);
+		test_fail_at(__FILE__, line, "%s: want error with '%s', got r=%d '%s'", text,
+			     needle, r, err);
 	cfg_fini(&c);
 }
 #define BAD(text, needle) expect_bad(text, needle, __LINE__)
@@ -139,14 +142,16 @@ TEST(api_json_errors_name_the_field)
 	BAD("{\"payload\": {\"kernel\": \"k\"}, \"memory\": {\"size\": 3000000}}",
 	    "multiple of 4096");
 	BAD("{\"payload\": {\"kernel\": \"k\"}, \"memory\": {\"size\": -1}}", "out of range");
-	BAD("{\"payload\": {\"kernel\": \"k\"}, \"memory\": {\"size\": 1.5}}", "expected an integer");
+	BAD("{\"payload\": {\"kernel\": \"k\"}, \"memory\": {\"size\": 1.5}}",
+	    "expected an integer");
 	BAD("{\"payload\": {\"kernel\": \"k\"}, \"disks\": {}}", "disks: expected an array");
 	BAD("{\"payload\": {\"kernel\": \"k\"}, \"disks\": [{}]}",
 	    "disks[0]: give exactly one of path and vhost_socket");
 	BAD("{\"payload\": {\"kernel\": \"k\"}, \"disks\": [{\"path\": \"a\"}, {\"path\": \"b\","
 	    " \"queue_size\": 100}]}",
 	    "disks[1].queue_size: 100 is out of range (a power of two, 2..1024)");
-	BAD("{\"payload\": {\"kernel\": \"k\"}, \"disks\": [{\"path\": \"a\", \"vhost_user\": true}]}",
+	BAD("{\"payload\": {\"kernel\": \"k\"}, \"disks\": [{\"path\": \"a\", \"vhost_user\": "
+	    "true}]}",
 	    "vhost_user needs vhost_socket");
 	BAD("{\"payload\": {\"kernel\": \"k\"}, \"disks\": [{\"vhost_socket\": \"s\"}]}",
 	    "vhost_socket needs vhost_user: true");
@@ -177,8 +182,9 @@ TEST(api_json_null_is_absent)
 {
 	struct vm_config c;
 	char err[256];
-	REQUIRE(parse_text(&c, "{\"payload\": {\"kernel\": \"k\", \"initramfs\": null},"
-			       " \"cpus\": null, \"disks\": null}",
+	REQUIRE(parse_text(&c,
+			   "{\"payload\": {\"kernel\": \"k\", \"initramfs\": null},"
+			   " \"cpus\": null, \"disks\": null}",
 			   err, sizeof(err)) == 0);
 	CHECK(!c.initrd);
 	CHECK_EQ(c.cpus, 1);
@@ -192,10 +198,9 @@ TEST(api_cli_and_config_file_agree)
 	const char *d = tmpfile_with("disk.img", NULL, 1 << 20);
 	char disk[300], err[512] = "";
 	snprintf(disk, sizeof(disk), "path=%s,readonly=on,queues=2,queue_size=128,serial=s1", d);
-	char *argv1[] = {"run",	       "--kernel", (char *)k,	"--initrd", (char *)i,
-			 "--cmdline",  "quiet x",  "--cpus",	"2",	    "--memory",
-			 "96M",	       "--disk",   disk,	"--serial", "none",
-			 "--name",     "web1",	   NULL};
+	char *argv1[] = {"run",	    "--kernel", (char *)k, "--initrd", (char *)i, "--cmdline",
+			 "quiet x", "--cpus",	"2",	   "--memory", "96M",	  "--disk",
+			 disk,	    "--serial", "none",	   "--name",   "web1",	  NULL};
 	struct vm_config a, b;
 	struct cli_run_opts o1 = {0}, o2 = {0};
 	FILE *null = fopen("/dev/null", "w");
@@ -345,8 +350,10 @@ TEST(api_vmm_state_rules_and_hooks)
 
 	/* vm.create and vm.info with a firmware-booted VM (no KVM is touched) */
 	const char *fw = tmpfile_with("bios.bin", NULL, 64 << 10);
-	snprintf(body, sizeof(body), "{\"payload\": {\"firmware\": \"%s\"}, \"serial\": "
-		 "{\"mode\": \"Null\"}}", fw);
+	snprintf(body, sizeof(body),
+		 "{\"payload\": {\"firmware\": \"%s\"}, \"serial\": "
+		 "{\"mode\": \"Null\"}}",
+		 fw);
 	CHECK_EQ(exec(&v, "vm.create", body), 204);
 	CHECK_EQ(v.state, API_ST_CREATED);
 	CHECK_EQ(exec(&v, "vm.create", body), 405);
@@ -380,4 +387,134 @@ TEST(api_vmm_state_rules_and_hooks)
 	CHECK(v.quit);
 	CHECK_EQ(v.exit_status, 0);
 	vmm_fini(&v);
+}
+
+TEST(api_json_syntax_errors_are_one_line)
+{
+	struct vm_config c;
+	char err[512];
+	/* jansson quotes the offending input, newlines included */
+	CHECK(parse_text(&c, "\n\"ezi\\\n\"ezi\\r1r1}", err, sizeof(err)) < 0);
+	CHECK(strstr(err, "bad JSON at line") != NULL);
+	CHECK(!strchr(err, '\n'));
+	cfg_fini(&c);
+}
+
+/* ---- the runtime directory: names, locks, dead entries ---- */
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include "api/runtime.h"
+
+TEST(api_runtime_names_and_dead_entries)
+{
+	char dir[512], err[256], sock[RT_PATH_MAX];
+	struct rt_lock a, b;
+	struct rt_entry *v;
+	size_t n;
+
+	snprintf(dir, sizeof(dir), "%s/xdg", test_tmpdir());
+	REQUIRE(mkdir(dir, 0700) == 0);
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	REQUIRE(rt_lock_name("web1", NULL, &a, err, sizeof(err)) == 0);
+	CHECK(strstr(a.sock, "/vireo/web1.sock") != NULL);
+	CHECK_EQ(rt_lock_name("web1", NULL, &b, err, sizeof(err)), -EBUSY);
+	char want[64];
+	snprintf(want, sizeof(want), "name 'web1' is in use (pid %d)", (int)getpid());
+	CHECK_STR(err, want);
+	CHECK_EQ(rt_lock_name("../x", NULL, &b, err, sizeof(err)), -EINVAL);
+	REQUIRE(rt_resolve("web1", sock, sizeof(sock), err, sizeof(err)) == 0);
+	CHECK_STR(sock, a.sock);
+	CHECK_EQ(rt_resolve("ghost", sock, sizeof(sock), err, sizeof(err)), -ENOENT);
+	CHECK(strstr(err, "no VM named 'ghost'") != NULL);
+	REQUIRE(rt_resolve("/some/path.sock", sock, sizeof(sock), err, sizeof(err)) == 0);
+	CHECK_STR(sock, "/some/path.sock");
+
+	/* a dead VM's leftovers: a lock file nobody holds, and its socket */
+	char lock[600], dsock[600];
+	snprintf(lock, sizeof(lock), "%s/vireo/dead.lock", dir);
+	snprintf(dsock, sizeof(dsock), "%s/vireo/dead.sock", dir);
+	FILE *f = fopen(lock, "w");
+	fprintf(f, "999999\n%s\n", dsock);
+	fclose(f);
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	REQUIRE(strlen(dsock) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, dsock, strlen(dsock) + 1);
+	REQUIRE(bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	close(s);
+	REQUIRE(rt_list(&v, &n, err, sizeof(err)) == 0);
+	CHECK_EQ(n, 1);
+	CHECK_STR(v[0].name, "web1");
+	CHECK_EQ(v[0].pid, getpid());
+	free(v);
+	CHECK(access(lock, F_OK) != 0 && access(dsock, F_OK) != 0);
+
+	rt_unlock(&a);
+	REQUIRE(rt_list(&v, &n, err, sizeof(err)) == 0);
+	CHECK_EQ(n, 0);
+	free(v);
+	REQUIRE(rt_lock_name("web1", NULL, &b, err, sizeof(err)) == 0); /* free again */
+	rt_unlock(&b);
+}
+
+/* ---- a console client attached to a chardev ---- */
+
+#include "backends/chardev.h"
+#include "base/ev_loop.h"
+
+static char got_in[64];
+static size_t got_len;
+static size_t take_input(void *opaque, const uint8_t *buf, size_t len)
+{
+	(void)opaque;
+	len = MIN(len, sizeof(got_in) - got_len);
+	memcpy(got_in + got_len, buf, len);
+	got_len += len;
+	return len;
+}
+
+static int detached;
+static void on_detach(void *opaque)
+{
+	(void)opaque;
+	detached++;
+}
+
+TEST(api_console_attach_both_ways)
+{
+	struct ev_loop *loop;
+	struct chardev *chr;
+	char err[256], buf[64];
+	int sv[2];
+
+	REQUIRE(ev_loop_create(&loop) == 0);
+	REQUIRE(chardev_create(SERIAL_NONE, NULL, loop, &chr, err, sizeof(err)) == 0);
+	chardev_set_input(chr, take_input, NULL);
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	REQUIRE(chardev_attach(chr, sv[0], on_detach, NULL) == 0);
+	CHECK(chardev_attached(chr));
+	CHECK_EQ(chardev_attach(chr, sv[0], on_detach, NULL), -EBUSY);
+	/* guest output reaches the client */
+	chardev_write(chr, "hello", 5);
+	CHECK_EQ(read(sv[1], buf, sizeof(buf)), 5);
+	CHECK(!memcmp(buf, "hello", 5));
+	/* client input reaches the guest side */
+	CHECK_EQ(write(sv[1], "typed", 5), 5);
+	for (int i = 0; i < 10 && got_len < 5; i++)
+		ev_loop_run_once(loop, 100);
+	CHECK_EQ(got_len, 5);
+	CHECK(!memcmp(got_in, "typed", 5));
+	/* the client hangs up: detached, the owner told once */
+	close(sv[1]);
+	for (int i = 0; i < 10 && !detached; i++)
+		ev_loop_run_once(loop, 100);
+	CHECK_EQ(detached, 1);
+	CHECK(!chardev_attached(chr));
+	chardev_write(chr, "more", 4); /* nobody attached: no crash, no write to a closed fd */
+	close(sv[0]);
+	chardev_set_input(chr, NULL, NULL);
+	chardev_destroy(chr);
+	CHECK_EQ(detached, 1);
+	ev_loop_destroy(loop);
 }
