@@ -13,10 +13,11 @@
  * next entry, and Linux' soft-lockup and RCU-stall detectors take the gap as a pause
  * (kvm_check_and_clear_guest_paused()) instead of reporting a lockup.
  *
- * Devices. Once every vCPU is parked, each registered hook pauses in registration order
- * (virtio devices: requests are no longer popped, kicks are remembered, in-flight I/O is
- * drained and completed to the used ring). Resume runs the hooks in reverse order; a
- * remembered kick is then processed, so no request is lost and none is done twice.
+ * Devices. Once every vCPU is parked (and the clocks below are saved), each registered hook
+ * pauses in registration order (virtio devices: requests are no longer popped, kicks are
+ * remembered, in-flight I/O is drained and completed to the used ring). Resume runs the hooks
+ * in reverse order, then restores the clocks and releases the vCPUs; the devices look at
+ * their queues again, so no request is lost and none is done twice.
  *
  * Clocks. The guest sees no time pass while it is paused, on both of its clocks:
  *  - kvmclock: KVM_GET_CLOCK after the devices paused, KVM_SET_CLOCK with the same value
@@ -221,16 +222,18 @@ int vm_pause(struct vm *vm, char *err, size_t errlen)
 			 want, VM_PAUSE_TIMEOUT_S);
 		return -ETIMEDOUT;
 	}
-	for (struct vm_hook *h = vm->hooks; h; h = h->next)
-		if (h->ops->pause)
-			h->ops->pause(h->opaque);
+	/* The clocks stop first: draining the devices can take a while (a slow disk), and the
+	 * guest must not see that time pass either. */
 	tsc_save(vm);
 	p->have_clock = ioctl(vm->kvm.vm_fd, KVM_GET_CLOCK, &p->clock) == 0;
 	if (!p->have_clock)
 		log_rl(LOG_WARN, "vm: KVM_GET_CLOCK: %s; the guest clock counts the pause",
 		       strerror(errno));
-	p->paused = true;
 	p->paused_at_ns = time_now_ns();
+	for (struct vm_hook *h = vm->hooks; h; h = h->next)
+		if (h->ops->pause)
+			h->ops->pause(h->opaque);
+	p->paused = true;
 	p->nr_pauses++;
 	return 0;
 }
@@ -250,6 +253,7 @@ void vm_resume(struct vm *vm)
 
 	if (!p->paused)
 		return;
+	resume_hooks(vm->hooks); /* devices first: the clocks restart last, just before the vCPUs */
 	uint64_t paused_ns = time_now_ns() - p->paused_at_ns, frozen_ns = paused_ns;
 	if (p->have_clock) {
 		/* kvmclock is held back by what it advanced since the pause (now - saved); the
@@ -265,7 +269,6 @@ void vm_resume(struct vm *vm)
 			frozen_ns = now.clock - p->clock.clock;
 	}
 	tsc_restore(vm, frozen_ns);
-	resume_hooks(vm->hooks);
 	p->paused_total_ns += paused_ns;
 	p->paused = false;
 	release_vcpus(vm);

@@ -134,6 +134,40 @@ check "ctl db boot: Running again (a second ready line)" '"$VIREO" ctl db boot &
 check "console web2: typed xyz, the guest answered XYZ" 'grep -q XYZ "$WORK/console.out"'
 check "console web2: the output also went to the serial file" 'grep -q XYZ "$WORK/web2.log"'
 
+# On a terminal: raw mode while attached, Ctrl-] detaches, the terminal comes back as it was.
+$PY - "$VIREO" <<'PY' >"$WORK/console-tty.out" 2>&1
+import os, pty, select, sys, termios, time
+vireo = sys.argv[1]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(vireo, [vireo, "console", "web2"])
+before = termios.tcgetattr(fd)
+def read_until(text, secs=60):
+    got, end = b"", time.time() + secs
+    while text not in got and time.time() < end:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                got += os.read(fd, 1024)
+            except OSError:
+                break
+    return got
+banner = read_until(b"detach: Ctrl-]")
+raw = termios.tcgetattr(fd)
+os.write(fd, b"tty")
+echo = read_until(b"TTY")
+os.write(fd, b"\x1d")
+_, status = os.waitpid(pid, 0)
+after = termios.tcgetattr(fd)
+print("banner", b"attached to web2" in banner)
+print("raw", not (raw[3] & termios.ICANON) and (before[3] & termios.ICANON) != 0)
+print("echo", b"TTY" in echo)
+print("exit", os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1)
+print("restored", after == before)
+PY
+check "console on a terminal: banner, raw mode, the guest's echo" 'grep -q "banner True" "$WORK/console-tty.out" && grep -q "raw True" "$WORK/console-tty.out" && grep -q "echo True" "$WORK/console-tty.out"'
+check "console on a terminal: Ctrl-] detaches with exit 0 and the terminal is restored" 'grep -q "exit 0" "$WORK/console-tty.out" && grep -q "restored True" "$WORK/console-tty.out"'
+check "web2 still runs after the console detached" 'kill -0 $web2 && [ "$(state_of web2)" = Running ]'
+
 # ---- stop ----
 timeout 120 "$VIREO" stop web1 --timeout 5 >"$WORK/stop.out" 2>&1
 rc=$?
