@@ -12,8 +12,9 @@
 #     text (nothing lost, nothing out of order); the pattern area holds the pattern;
 #   - the guest's clock did not count the pause: host time minus guest time jumps by the
 #     paused time (vm.counters' paused_ns), not by 0;
-#   - the guest's kernel logged no soft lockup, RCU stall, hung task or clocksource complaint
-#     and no warning at all from the pause on, and its read-back loop saw no mismatch;
+#   - the guest's kernel logged no soft lockup, RCU stall, hung task or clocksource complaint,
+#     no warning at all around the pause and none after it but signs of CPU starvation in the
+#     L1 (see below), and its read-back loop saw no mismatch;
 #   - vm.shutdown, then vm.boot again; the ACPI power button powers the guest off and vireo
 #     exits 0 (skipped, and said so, while the build has no ACPI power button).
 set -u
@@ -130,15 +131,27 @@ grep -q 'VT: report=done' "$WORK/console.txt" && ok "vireo console: the guest's 
 	notok "vireo console: no report (console.err: $(head -2 "$WORK/console.err"))"
 serial | grep '^VT: dmesg: ' | sed 's/^/# /'
 check_eq "guest dmesg: no soft lockup, RCU stall, hung task or clocksource complaint" "$(vt_get complaints)" 0
-# Every other warning from the pause on fails too. Warnings logged before it (the guest's
-# timestamps, in its own clock, against the last tick before the pause) are not under test:
-# nested under TCG on a loaded host a guest can log e.g. "hrtimer: interrupt took N ns".
+# Warnings logged around the pause fail: from the last tick before it to 2 s (guest time) after
+# the first tick after it, which covers the watchdog's first look after the resume. Outside
+# that window, two signs of the guest being starved of CPU in the L1 (the nested TCG machine
+# shares 2 host CPUs with others) are noted, not failed: "Long readout interval" with the TSC
+# and kvm-clock agreeing to 1 ms, and "hrtimer: interrupt took". Any other warning after the
+# pause fails; warnings before it are not under test.
 m_pause=$(serial | sed -nE "s/^VT: tick=$t_before mono=([0-9.]+)$/\\1/p")
-other=$(serial | sed -n 's/^VT: dmesg: //p' | awk -v m="$m_pause" '
-	{ t = $0; sub(/^<[0-9]>\[ */, "", t); sub(/\].*/, "", t)
-	  if (m != "" && t + 0 < m + 0) { print "# before the pause, not under test: " $0 > "/dev/stderr"; next }
+m_after=$(serial | sed -nE "s/^VT: tick=$((t_before + 1)) mono=([0-9.]+)$/\\1/p")
+other=$(serial | sed -n 's/^VT: dmesg: //p' | awk -v m0="$m_pause" -v m1="$m_after" '
+	{ t = $0; sub(/^<[0-9]>\[ */, "", t); sub(/\].*/, "", t); t += 0
+	  if (m0 == "" || m1 == "") { n++; next }
+	  if (t < m0 + 0) { print "# before the pause, not under test: " $0 > "/dev/stderr"; next }
+	  if (t <= m1 + 2) { print "# around the pause: " $0 > "/dev/stderr"; n++; next }
+	  starved = /hrtimer: interrupt took/
+	  if (/Long readout interval/) {
+		match($0, /cs_nsec: [0-9]+/); cs = substr($0, RSTART + 9, RLENGTH - 9) + 0
+		match($0, /wd_nsec: [0-9]+/); wd = substr($0, RSTART + 9, RLENGTH - 9) + 0
+		d = cs - wd; if (d < 0) d = -d; starved = d < 1000000 }
+	  if (starved) { print "# starved in the L1, after the pause: " $0 > "/dev/stderr"; next }
 	  n++ } END { print n + 0 }')
-check_eq "guest dmesg: no warning from the pause on" "$other" 0
+check_eq "guest dmesg: no warning around the pause, none of any other kind after it" "$other" 0
 io=$(serial | sed -nE 's/^VT: io_ok=([0-9]+) io_bad=([0-9]+)$/\1 \2/p' | tail -1)
 check_eq "guest read-back loop: no mismatch" "${io#* }" 0
 if [ "${io%% *}" -gt 0 ] 2>/dev/null; then ok "guest read-back loop: ${io%% *} rounds"; else notok "guest read-back loop never completed ($io)"; fi
