@@ -47,7 +47,7 @@ jfield() { sed -nE "s/.*\"$1\":\"?([A-Za-z0-9_]+).*/\1/p" "$WORK/resp.json"; }
 jdev() { sed -nE "s/.*\"$1\":\{[^}]*\"$2\":([0-9]+).*/\1/p" "$WORK/resp.json"; }
 state() { api GET vm.info >/dev/null && jfield state; }
 serial() { tr -d '\r' <"$SERIAL"; } # the guest's tty writes CR LF
-vt_get() { serial | sed -nE "s/^VT: $1=(.*)$/\1/p" | tail -1; }
+vt_last() { serial | sed -nE "s/^VT: $1=(.*)$/\1/p" | tail -1; }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
 last_tick() { sed -nE 's/^VT: tick=([0-9]+) .*/\1/p' "$SERIAL" | tail -1; }
 wait_line() { # REGEX (no $: the raw log has CR LF) SECONDS
@@ -130,7 +130,7 @@ tr -d '\r' <"$WORK/console.out" >"$WORK/console.txt"
 grep -q 'VT: report=done' "$WORK/console.txt" && ok "vireo console: the guest's report came back over the console" ||
 	notok "vireo console: no report (console.err: $(head -2 "$WORK/console.err"))"
 serial | grep '^VT: dmesg: ' | sed 's/^/# /'
-check_eq "guest dmesg: no soft lockup, RCU stall, hung task or clocksource complaint" "$(vt_get complaints)" 0
+check_eq "guest dmesg: no soft lockup, RCU stall, hung task or clocksource complaint" "$(vt_last complaints)" 0
 # Warnings logged around the pause fail: from the last tick before it to 2 s (guest time) after
 # the first tick after it, which covers the watchdog's first look after the resume. Outside
 # that window, two signs of the guest being starved of CPU in the L1 (the nested TCG machine
