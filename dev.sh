@@ -16,7 +16,8 @@ PKGS=(gcc libc6-dev pkg-config meson ninja-build liburing-dev
       seabios qemu-system-x86 qemu-system-common qemu-utils
       busybox-static cpio gzip fio hyperfine python3 e2fsprogs util-linux procps kmod
       libvncserver-dev libpng-dev vncsnapshot python3-pil syslinux syslinux-common mtools dosfstools
-      libdrm-dev)
+      libdrm-dev
+      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3-yaml python3-jsonschema)
 # Extra packages to build the guest kernel when ../shared/guest is absent.
 KERNEL_PKGS=(linux-source-6.12 make bc bison flex libelf-dev libssl-dev lz4 xz-utils)
 
@@ -39,6 +40,18 @@ install_pkgs() {
 	$s apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $s apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
+}
+
+# The OpenAPI validator the API tests use (tests/api/package.json, pinned; npm registry).
+install_npm_tools() {
+	[ -x tests/api/node_modules/.bin/redocly ] && return 0
+	if ! command -v npm >/dev/null; then
+		echo "dev.sh: npm not found: the OpenAPI lint test will be skipped" >&2
+		return 0
+	fi
+	echo "dev.sh: installing @redocly/cli into tests/api (npm ci)"
+	(cd tests/api && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+		echo "dev.sh: npm ci failed: the OpenAPI lint test will be skipped" >&2
 }
 
 build() {
@@ -64,6 +77,7 @@ cmd=${1:-}
 case "$cmd" in
 setup)
 	install_pkgs "${PKGS[@]}"
+	install_npm_tools
 	;;
 build)
 	install_pkgs "${PKGS[@]}"
@@ -71,6 +85,7 @@ build)
 	;;
 test)
 	install_pkgs "${PKGS[@]}"
+	install_npm_tools
 	exec tests/run.sh
 	;;
 demo)

@@ -54,6 +54,13 @@ struct chardev {
 	struct termios saved_tio;
 	atomic_bool raw;
 
+	/* An attached client (chardev_attach): loop thread, except att_fd which writers read
+	 * under out_lock. */
+	int att_fd;
+	struct ev_handler *att_h;
+	void (*att_on_detach)(void *opaque);
+	void *att_opaque;
+
 	/* Output. */
 	pthread_mutex_t out_lock;
 	int out_fd; /* -1: discard */
@@ -113,6 +120,27 @@ static void chr_in_unwatch(struct chardev *chr)
 	}
 }
 
+static void chr_att_unwatch(struct chardev *chr)
+{
+	if (chr->att_h) {
+		ev_del(chr->loop, chr->att_h);
+		chr->att_h = NULL;
+	}
+}
+
+/* Hand bytes just read to the consumer; keep what it does not take and stop reading. */
+static void chr_take(struct chardev *chr, const uint8_t *buf, size_t n)
+{
+	size_t took = chr_deliver(chr, buf, n);
+	if (took < n) {
+		memcpy(chr->pend, buf + took, n - took);
+		chr->pend_off = 0;
+		chr->pend_len = n - took;
+		chr_in_unwatch(chr);
+		chr_att_unwatch(chr);
+	}
+}
+
 static void chr_in_cb(void *opaque, uint32_t events)
 {
 	struct chardev *chr = opaque;
@@ -146,12 +174,60 @@ static void chr_in_cb(void *opaque, uint32_t events)
 		chr_in_unwatch(chr);
 		return;
 	}
-	size_t took = chr_deliver(chr, buf, (size_t)n);
-	if (took < (size_t)n) {
-		memcpy(chr->pend, buf + took, (size_t)n - took);
-		chr->pend_off = 0;
-		chr->pend_len = (size_t)n - took;
-		chr_in_unwatch(chr);
+	chr_take(chr, buf, (size_t)n);
+}
+
+static void chr_detach(struct chardev *chr, bool notify);
+
+static void chr_att_cb(void *opaque, uint32_t events)
+{
+	struct chardev *chr = opaque;
+	uint8_t buf[CHR_IN_CHUNK];
+
+	(void)events;
+	if (chr->pend_len) {
+		chr_att_unwatch(chr);
+		return;
+	}
+	ssize_t n = recv(chr->att_fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) { /* the client hung up */
+		chr_detach(chr, true);
+		return;
+	}
+	chr_take(chr, buf, (size_t)n);
+}
+
+/* Watch the current input source (the attached client, else our input fd) unless bytes are
+ * pending for the consumer. */
+static void chr_watch_input(struct chardev *chr)
+{
+	int r;
+	if (chr->pend_len)
+		return;
+	if (chr->att_fd >= 0) {
+		if (!chr->att_h) {
+			r = ev_add(chr->loop, chr->att_fd, EPOLLIN | EPOLLRDHUP, chr_att_cb, chr,
+				   &chr->att_h);
+			if (r < 0) {
+				log_warn("chardev: console client: cannot watch: %s", strerror(-r));
+				chr->att_h = NULL;
+			}
+		}
+		return;
+	}
+	if (chr->in_h || chr->in_eof || chr->in_fd < 0)
+		return;
+	r = ev_add(chr->loop, chr->in_fd, EPOLLIN | EPOLLRDHUP, chr_in_cb, chr, &chr->in_h);
+	if (r == -EPERM) { /* /dev/null or a regular file: epoll cannot watch it */
+		log_debug("chardev: input: stdin cannot be polled; no input");
+		chr->in_eof = true;
+		chr->in_h = NULL;
+	} else if (r < 0) {
+		log_warn("chardev: input: cannot watch stdin: %s; input disabled", strerror(-r));
+		chr->in_eof = true;
+		chr->in_h = NULL;
 	}
 }
 
@@ -172,18 +248,60 @@ static void chr_wake_cb(void *opaque, uint32_t events)
 			return; /* still full: wait for the next resume */
 		chr->pend_off = 0;
 	}
-	if (chr->in_h || chr->in_eof || chr->in_fd < 0)
+	chr_watch_input(chr);
+}
+
+static int chr_wake_setup(struct chardev *chr)
+{
+	if (chr->wake_fd >= 0)
+		return 0;
+	chr->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (chr->wake_fd < 0)
+		return -errno;
+	return ev_add(chr->loop, chr->wake_fd, EPOLLIN, chr_wake_cb, chr, &chr->wake_h);
+}
+
+int chardev_attach(struct chardev *chr, int fd, void (*on_detach)(void *opaque), void *opaque)
+{
+	if (!chr->loop)
+		return -ENOTSUP;
+	if (chr->att_fd >= 0)
+		return -EBUSY;
+	int r = chr_wake_setup(chr);
+	if (r < 0)
+		return r;
+	chr_in_unwatch(chr); /* the client is the input while attached */
+	chr->att_on_detach = on_detach;
+	chr->att_opaque = opaque;
+	pthread_mutex_lock(&chr->out_lock);
+	chr->att_fd = fd;
+	pthread_mutex_unlock(&chr->out_lock);
+	chr_watch_input(chr);
+	return 0;
+}
+
+static void chr_detach(struct chardev *chr, bool notify)
+{
+	if (chr->att_fd < 0)
 		return;
-	int r = ev_add(chr->loop, chr->in_fd, EPOLLIN | EPOLLRDHUP, chr_in_cb, chr, &chr->in_h);
-	if (r == -EPERM) { /* /dev/null or a regular file: epoll cannot watch it */
-		log_debug("chardev: input: stdin cannot be polled; no input");
-		chr->in_eof = true;
-		chr->in_h = NULL;
-	} else if (r < 0) {
-		log_warn("chardev: input: cannot watch stdin: %s; input disabled", strerror(-r));
-		chr->in_eof = true;
-		chr->in_h = NULL;
-	}
+	chr_att_unwatch(chr);
+	pthread_mutex_lock(&chr->out_lock);
+	chr->att_fd = -1;
+	pthread_mutex_unlock(&chr->out_lock);
+	chr_watch_input(chr);
+	if (notify && chr->att_on_detach)
+		chr->att_on_detach(chr->att_opaque);
+}
+
+void chardev_detach(struct chardev *chr)
+{
+	if (chr)
+		chr_detach(chr, false);
+}
+
+bool chardev_attached(struct chardev *chr)
+{
+	return chr && chr->att_fd >= 0;
 }
 
 void chardev_input_resume(struct chardev *chr)
@@ -285,8 +403,8 @@ static int chr_open_stdio(struct chardev *chr, char *err, size_t errlen)
 	return 0;
 }
 
-int chardev_create(enum serial_mode mode, const char *path, struct ev_loop *loop,
-		   struct chardev **out, char *err, size_t errlen)
+static int chr_create(enum serial_mode mode, const char *path, struct ev_loop *loop, bool append,
+		      struct chardev **out, char *err, size_t errlen)
 {
 	struct chardev *chr = calloc(1, sizeof(*chr));
 	int r = 0;
@@ -297,7 +415,7 @@ int chardev_create(enum serial_mode mode, const char *path, struct ev_loop *loop
 	}
 	chr->mode = mode;
 	chr->loop = loop;
-	chr->in_fd = chr->out_fd = chr->wake_fd = chr->tty_fd = -1;
+	chr->in_fd = chr->out_fd = chr->wake_fd = chr->tty_fd = chr->att_fd = -1;
 	chr->in_io = chr->out_io = CHR_IO_PLAIN;
 	atomic_init(&chr->raw, false);
 	atomic_init(&chr->dropped, 0);
@@ -314,7 +432,8 @@ int chardev_create(enum serial_mode mode, const char *path, struct ev_loop *loop
 			r = -EINVAL;
 			break;
 		}
-		chr->out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		chr->out_fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC,
+				   0644);
 		if (chr->out_fd < 0) {
 			r = -errno;
 			snprintf(err, errlen, "serial: %s: %s", path, strerror(errno));
@@ -327,15 +446,9 @@ int chardev_create(enum serial_mode mode, const char *path, struct ev_loop *loop
 		r = -EINVAL;
 	}
 	if (r == 0 && chr->in_fd >= 0) {
-		chr->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (chr->wake_fd < 0) {
-			r = -errno;
-			snprintf(err, errlen, "serial: eventfd: %s", strerror(errno));
-		} else {
-			r = ev_add(loop, chr->wake_fd, EPOLLIN, chr_wake_cb, chr, &chr->wake_h);
-			if (r < 0)
-				snprintf(err, errlen, "serial: event loop: %s", strerror(-r));
-		}
+		r = chr_wake_setup(chr);
+		if (r < 0)
+			snprintf(err, errlen, "serial: eventfd: %s", strerror(-r));
 		/* Input starts when a consumer is set (chardev_set_input resumes). */
 	}
 	if (r < 0) {
@@ -346,10 +459,23 @@ int chardev_create(enum serial_mode mode, const char *path, struct ev_loop *loop
 	return 0;
 }
 
+int chardev_create(enum serial_mode mode, const char *path, struct ev_loop *loop,
+		   struct chardev **out, char *err, size_t errlen)
+{
+	return chr_create(mode, path, loop, false, out, err, errlen);
+}
+
+int chardev_create_append(enum serial_mode mode, const char *path, struct ev_loop *loop,
+			  struct chardev **out, char *err, size_t errlen)
+{
+	return chr_create(mode, path, loop, true, out, err, errlen);
+}
+
 void chardev_destroy(struct chardev *chr)
 {
 	if (!chr)
 		return;
+	chr_detach(chr, true);
 	chr_in_unwatch(chr);
 	if (chr->wake_h)
 		ev_del(chr->loop, chr->wake_h);
@@ -388,6 +514,16 @@ void chardev_write(struct chardev *chr, const void *buf, size_t len)
 	if (!chr || !len)
 		return;
 	pthread_mutex_lock(&chr->out_lock);
+	if (chr->att_fd >= 0) { /* the attached client gets what it can take now */
+		size_t off = 0;
+		while (off < len) {
+			ssize_t n = send(chr->att_fd, p + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n > 0)
+				off += (size_t)n;
+			else if (!(n < 0 && errno == EINTR))
+				break; /* full (dropped) or gone (the loop sees the hang-up) */
+		}
+	}
 	was_stalled = chr->out_stalled;
 	if (chr->out_fd < 0) {
 		pthread_mutex_unlock(&chr->out_lock);

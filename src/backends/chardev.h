@@ -43,6 +43,10 @@ typedef size_t (*chardev_input_fn)(void *opaque, const uint8_t *buf, size_t len)
  * input at all). On error returns -errno and writes a one-line reason to err. */
 int chardev_create(enum serial_mode mode, const char *path, struct ev_loop *loop,
 		   struct chardev **out, char *err, size_t errlen) WUR;
+/* The same, but SERIAL_FILE appends instead of truncating (a VM rebooted in place keeps its
+ * earlier output). */
+int chardev_create_append(enum serial_mode mode, const char *path, struct ev_loop *loop,
+			  struct chardev **out, char *err, size_t errlen) WUR;
 /* Stop reading input, restore the terminal, close fds. Call on the loop thread or after the
  * loop stopped, and after the consumer is gone (or detached with chardev_set_input(NULL)). */
 void chardev_destroy(struct chardev *chr);
@@ -56,6 +60,17 @@ void chardev_set_input(struct chardev *chr, chardev_input_fn fn, void *opaque);
 /* The consumer has room again: deliver held bytes and read input again. Any thread; cheap
  * (an eventfd write); may be called while holding the consumer's own lock. */
 void chardev_input_resume(struct chardev *chr);
+
+/* Attach a client over a connected stream socket (`vireo console`): from now on it gets a
+ * copy of the output (never blocking: bytes it cannot take at once are dropped) and its bytes
+ * are the input (the chardev's own input pauses meanwhile). One client at a time: -EBUSY.
+ * Loop thread only; the chardev needs a loop (-ENOTSUP). The chardev does not own fd: when the
+ * client hangs up or fails, on_detach(opaque) runs on the loop thread and the caller closes fd.
+ * chardev_destroy() detaches (calling on_detach) too. */
+int chardev_attach(struct chardev *chr, int fd, void (*on_detach)(void *opaque), void *opaque) WUR;
+/* Detach the client now (loop thread); on_detach is not called, the caller closes fd. */
+void chardev_detach(struct chardev *chr);
+bool chardev_attached(struct chardev *chr);
 
 /* Put the terminal back as it was (the saved termios). Idempotent, async-signal-safe: may
  * be called from a SIGINT/SIGTERM handler or atexit (clear the pointer the handler uses

@@ -3,12 +3,16 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include "base/log.h"
 #include "config/cli.h"
+#include "config/json.h"
 
 void cli_usage_run(FILE *out)
 {
 	fputs("usage: vireo run (--kernel PATH | --firmware PATH) [options]\n"
+	      "       vireo run --config FILE.json [--name NAME] [--api-socket PATH]\n"
+	      "       vireo run --name NAME | --api-socket PATH   (empty; wait for vm.create)\n"
 	      "\n"
 	      "  --kernel PATH        bzImage (boot protocol >= 2.06), ELF vmlinux (PVH note),\n"
 	      "                       or any x86-64 ELF (entered in 64-bit mode)\n"
@@ -28,6 +32,12 @@ void cli_usage_run(FILE *out)
 	      "  --display OPTS       repeatable: vnc=[ADDRESS:]PORT[,password=FILE]\n"
 	      "                       (default address 127.0.0.1); screenshot=PATH (a PNG\n"
 	      "                       written on SIGUSR2 and when the VM stops)\n"
+	      "  --config FILE.json   the VM as a VmConfig (the API's vm.create body), instead\n"
+	      "                       of the flags above\n"
+	      "  --name NAME          the VM's name for vireo ls/ctl/stop/console (default\n"
+	      "                       vm-PID); its API socket is RUNDIR/NAME.sock, RUNDIR =\n"
+	      "                       $XDG_RUNTIME_DIR/vireo, or /run/vireo as root\n"
+	      "  --api-socket PATH    serve the REST API on PATH instead\n"
 	      "  --log-level LEVEL    error | warn | info | debug (default warn); -v = info\n"
 	      "  -h, --help           this help\n"
 	      "\n"
@@ -50,6 +60,9 @@ enum {
 	OPT_GPU,
 	OPT_INPUT,
 	OPT_DISPLAY,
+	OPT_CONFIG,
+	OPT_NAME,
+	OPT_API_SOCKET,
 };
 
 static const struct option run_opts[] = {
@@ -66,6 +79,9 @@ static const struct option run_opts[] = {
 	{"gpu", optional_argument, NULL, OPT_GPU},
 	{"input", no_argument, NULL, OPT_INPUT},
 	{"display", required_argument, NULL, OPT_DISPLAY},
+	{"config", required_argument, NULL, OPT_CONFIG},
+	{"name", required_argument, NULL, OPT_NAME},
+	{"api-socket", required_argument, NULL, OPT_API_SOCKET},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -95,15 +111,55 @@ static int parse_log_level(const char *v, int *lvl)
 	return -EINVAL;
 }
 
-int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *log_level, FILE *out,
-		  char *err, size_t errlen)
+void cli_run_opts_fini(struct cli_run_opts *o)
+{
+	free(o->name);
+	free(o->api_socket);
+	o->name = o->api_socket = NULL;
+}
+
+int cli_check_name(const char *name, char *err, size_t errlen)
+{
+	size_t len = strlen(name);
+	bool ok = len >= 1 && len <= 64 && name[0] != '.' && name[0] != '-';
+	for (size_t i = 0; ok && i < len; i++) {
+		char ch = name[i];
+		ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		     ch == '_' || ch == '.' || ch == '-';
+	}
+	if (!ok) {
+		snprintf(err, errlen,
+			 "name '%.64s': use 1 to 64 of A-Z a-z 0-9 _ . - (not starting with . or -)",
+			 name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Options that describe the VM itself (every long option but those of the VMM process): not
+ * allowed together with --config. */
+static bool is_vm_flag(int c)
+{
+	return c >= OPT_KERNEL && c != OPT_LOG_LEVEL && c != OPT_CONFIG && c != OPT_NAME &&
+	       c != OPT_API_SOCKET;
+}
+
+int cli_parse_run(int argc, char **argv, struct vm_config *cfg, struct cli_run_opts *opts,
+		  FILE *out, char *err, size_t errlen)
 {
 	int c, r = 0;
 	uint64_t n;
+	const char *config = NULL;
+	const char *first_vm_flag = NULL;
+	int *log_level = &opts->log_level;
 
+	opts->have_vm = false;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hv", run_opts, NULL)) != -1) {
+	int idx = -1;
+	while ((c = getopt_long(argc, argv, ":hv", run_opts, &idx)) != -1) {
+		if (is_vm_flag(c) && !first_vm_flag && idx >= 0)
+			first_vm_flag = run_opts[idx].name;
 		switch (c) {
 		case OPT_KERNEL:
 			r = set_str(&cfg->kernel, "kernel", optarg, err, errlen);
@@ -192,6 +248,26 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *log_level, 
 		case OPT_DISPLAY:
 			r = cfg_parse_display(optarg, &cfg->display, err, errlen);
 			break;
+		case OPT_CONFIG:
+			if (config) {
+				snprintf(err, errlen, "--config given twice");
+				r = -EINVAL;
+			}
+			config = optarg;
+			break;
+		case OPT_NAME:
+			r = set_str(&opts->name, "name", optarg, err, errlen);
+			if (r == 0)
+				r = cli_check_name(optarg, err, errlen);
+			break;
+		case OPT_API_SOCKET:
+			r = set_str(&opts->api_socket, "api-socket", optarg, err, errlen);
+			if (r == 0 && strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				snprintf(err, errlen, "--api-socket: path longer than %zu bytes",
+					 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+				r = -EINVAL;
+			}
+			break;
 		case 'v':
 			*log_level = LOG_INFO;
 			break;
@@ -217,5 +293,19 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, int *log_level, 
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
+	if (config) {
+		if (first_vm_flag) {
+			snprintf(err, errlen, "--%s: not with --config (put it in %s)",
+				 first_vm_flag, config);
+			return -EINVAL;
+		}
+		r = cfg_load_file(cfg, config, err, errlen);
+		if (r < 0)
+			return r;
+	} else if (!cfg->kernel && !cfg->firmware && !first_vm_flag &&
+		   (opts->name || opts->api_socket)) {
+		return 0; /* an empty VMM: the VM comes through the API */
+	}
+	opts->have_vm = true;
 	return cfg_validate(cfg, err, errlen);
 }

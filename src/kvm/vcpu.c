@@ -178,14 +178,17 @@ static void *vcpu_thread(void *arg)
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				/* Clear before the checkpoint looks at a pause request, so a
+				 * kick in between is never lost (vm_pause.c). */
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				vm_vcpu_checkpoint(v);
 				continue;
 			}
 			vm_request_stop(v->vm, VM_EXIT_FAILURE, "vcpu%u: KVM_RUN failed: %s", v->id,
 					strerror(errno));
 			break;
 		}
-		v->nr_exits++;
+		__atomic_fetch_add(&v->nr_exits, 1, __ATOMIC_RELAXED); /* read by vm.counters */
 		if (!vcpu_handle_exit(v))
 			break;
 	}

@@ -76,6 +76,42 @@ static void vpci_destroy_cb(void *opaque)
 	virtio_pci_destroy(opaque);
 }
 
+/* vm.pause / vm.resume / vm.counters for every virtio device on the bus. */
+static void vdev_pause(void *opaque)
+{
+	virtio_dev_pause(opaque);
+}
+
+static void vdev_resume(void *opaque)
+{
+	virtio_dev_resume(opaque);
+}
+
+struct vdev_counter_ctx {
+	vm_counter_fn emit;
+	void *ctx;
+	const char *dev;
+};
+
+static void vdev_counter(void *opaque, const char *name, uint64_t value)
+{
+	struct vdev_counter_ctx *c = opaque;
+	c->emit(c->ctx, c->dev, name, value);
+}
+
+static void vdev_counters(void *opaque, vm_counter_fn emit, void *ctx)
+{
+	struct virtio_dev *vdev = opaque;
+	struct vdev_counter_ctx c = {emit, ctx, vdev->name};
+	virtio_dev_counters(vdev, vdev_counter, &c);
+}
+
+static const struct vm_dev_ops vdev_ops = {
+    .pause = vdev_pause,
+    .resume = vdev_resume,
+    .counters = vdev_counters,
+};
+
 int virtio_pci_add(struct vm *vm, struct pci_bus *bus, struct virtio_dev *vdev, int slot,
 		   struct vpci_dev **out)
 {
@@ -88,6 +124,9 @@ int virtio_pci_add(struct vm *vm, struct pci_bus *bus, struct virtio_dev *vdev, 
 		virtio_pci_detach(v); /* the caller still owns vdev */
 		return r;
 	}
+	r = vm_add_hooks(vm, vdev->name, vdev, &vdev_ops);
+	if (r < 0)
+		return r; /* the VM owns the device already */
 	if (out)
 		*out = v;
 	return 0;

@@ -507,6 +507,28 @@ static void vublk_queue_stop(struct virtio_dev *dev, uint16_t qi)
 	}
 }
 
+/* vm.pause: stop every ring on the back-end (it finishes what is in flight and tells where
+ * it stopped); vm.resume sets them up again from there and kicks, so requests the driver
+ * posted meanwhile are seen. */
+static void vublk_pause(struct virtio_dev *dev)
+{
+	for (uint16_t i = 0; i < dev->nr_queues; i++)
+		vublk_queue_stop(dev, i);
+}
+
+static void vublk_resume(struct virtio_dev *dev)
+{
+	struct vublk *vb = (struct vublk *)dev;
+	for (uint16_t i = 0; i < dev->nr_queues; i++) {
+		if (!dev->queues[i].ready || vb->q[i].started)
+			continue;
+		queue_start(vb, &vb->q[i]);
+		if (vb->broken)
+			return; /* conn_broken() failed the device */
+		vublk_queue_notify(dev, i);
+	}
+}
+
 static void send_config(struct vublk *vb)
 {
 	const uint32_t off = offsetof(struct virtio_blk_config, wce);
@@ -571,6 +593,8 @@ static const struct virtio_dev_ops vublk_ops = {
     .reset = vublk_reset,
     .queue_notify = vublk_queue_notify,
     .queue_stop = vublk_queue_stop,
+    .pause = vublk_pause,
+    .resume = vublk_resume,
     .write_config = vublk_write_config,
     .destroy = vublk_destroy,
 };

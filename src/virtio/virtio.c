@@ -596,6 +596,43 @@ void virtio_queue_kick(struct virtio_dev *dev, uint16_t q)
 	virtio_dev_unlock(dev);
 }
 
+void virtio_dev_pause(struct virtio_dev *dev)
+{
+	virtio_dev_lock(dev);
+	if (!dev->paused) {
+		dev->paused = true;
+		if (dev->active && dev->ops->pause)
+			dev->ops->pause(dev);
+		for (uint16_t q = 0; !dev->ops->pause && q < dev->nr_queues; q++)
+			if (dev->active && dev->queues[q].ready && dev->ops->queue_stop)
+				dev->ops->queue_stop(dev, q);
+	}
+	virtio_dev_unlock(dev);
+}
+
+void virtio_dev_resume(struct virtio_dev *dev)
+{
+	virtio_dev_lock(dev);
+	if (dev->paused) {
+		dev->paused = false;
+		if (virtio_dev_live(dev) && dev->ops->resume)
+			dev->ops->resume(dev);
+		for (uint16_t q = 0; !dev->ops->resume && q < dev->nr_queues; q++)
+			if (virtio_dev_live(dev) && dev->queues[q].ready && dev->ops->queue_notify)
+				dev->ops->queue_notify(dev, q);
+	}
+	virtio_dev_unlock(dev);
+}
+
+void virtio_dev_counters(struct virtio_dev *dev,
+			 void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	virtio_dev_lock(dev);
+	if (dev->ops->counters)
+		dev->ops->counters(dev, emit, ctx);
+	virtio_dev_unlock(dev);
+}
+
 int virtio_dev_set_mem(struct virtio_dev *dev, const struct guest_mem *mem)
 {
 	int r = 0;

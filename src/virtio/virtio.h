@@ -92,6 +92,15 @@ struct virtio_dev_ops {
 	void (*queue_stop)(struct virtio_dev *dev, uint16_t q);
 	/* Free the device (the core has already called virtio_dev_fini). */
 	void (*destroy)(struct virtio_dev *dev);
+	/* vm.pause / vm.resume when the default does not fit (default: queue_stop, then
+	 * queue_notify, on each ready queue). vhost-user front-ends stop and restart their rings
+	 * on the back-end. */
+	void (*pause)(struct virtio_dev *dev);
+	void (*resume)(struct virtio_dev *dev);
+	/* vm.counters: report named counters (e.g. read_ops) through emit. */
+	void (*counters)(struct virtio_dev *dev, void (*emit)(void *ctx, const char *name,
+							       uint64_t value),
+			 void *ctx);
 };
 
 struct virtio_dev {
@@ -110,6 +119,7 @@ struct virtio_dev {
 	uint16_t nr_queues;
 	bool active;              /* ops->activate succeeded and no reset since */
 	bool failed;              /* NEEDS_RESET set; logged once until reset */
+	bool paused;              /* virtio_dev_pause(): no queue processing until resume */
 	bool activating;          /* DRIVER_OK written, ops->activate not run yet (on the loop) */
 	bool resetting;           /* 0 written to a live device, reset not finished */
 	bool reset_started;       /* ops->reset(dev, false) has run for this reset */
@@ -146,10 +156,12 @@ void virtio_dev_fail(struct virtio_dev *dev, const char *fmt, ...)
 /* A reset that ops->reset returned -EINPROGRESS for has finished (loop thread): device_status
  * reads 0 from now on. */
 void virtio_dev_reset_done(struct virtio_dev *dev);
-/* Activated, not failed, not being reset: the device may process its queues. */
+/* Activated, not failed, not being reset, not paused (vm.pause): the device may process its
+ * queues. Devices with event sources of their own (a tap, a socket) check it before touching a
+ * queue; call with the lock held. */
 static inline bool virtio_dev_live(const struct virtio_dev *dev)
 {
-	return dev->active && !dev->failed && !dev->resetting;
+	return dev->active && !dev->failed && !dev->resetting && !dev->paused;
 }
 /* Raise the queue interrupt if vq_should_notify() says the driver wants one. */
 void virtio_notify_queue(struct virtio_dev *dev, uint16_t q);
@@ -159,6 +171,16 @@ static inline bool virtio_has_feature(const struct virtio_dev *dev, unsigned bit
 {
 	return (dev->features >> bit) & 1;
 }
+
+/* vm.pause: from now on kicks do nothing, then each ready queue's in-flight requests are
+ * drained (ops->queue_stop) and completed to the used ring. Nothing touches guest memory
+ * until virtio_dev_resume(), which offers every ready queue to the device again
+ * (ops->queue_notify), so requests the driver posted meanwhile are served exactly once. */
+void virtio_dev_pause(struct virtio_dev *dev);
+void virtio_dev_resume(struct virtio_dev *dev);
+/* ops->counters under the device lock; nothing if the device has none. */
+void virtio_dev_counters(struct virtio_dev *dev,
+			 void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx);
 
 /* ---- transport side ---- */
 

@@ -40,6 +40,12 @@ struct machine {
 	struct reset_cf9 *cf9;
 	struct machine_display *md; /* --gpu, --input, --display */
 	struct vm *vm;
+	bool serial_append; /* a reboot in place: keep the serial file's earlier output */
+	/* Registered by the devices that provide them (ACPI PM, balloon). */
+	void (*power_button)(void *opaque);
+	void *power_button_opaque;
+	int (*balloon_resize)(void *opaque, uint64_t bytes);
+	void *balloon_opaque;
 };
 
 int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err, size_t errlen)
@@ -131,7 +137,8 @@ static int build_platform(struct machine *m, struct vm *vm, char *err, size_t er
 	struct cmos_rtc *cmos;
 	int r;
 
-	r = chardev_create(cfg->serial, cfg->serial_path, vm->loop, &m->console, err, errlen);
+	r = (m->serial_append ? chardev_create_append : chardev_create)(
+		cfg->serial, cfg->serial_path, vm->loop, &m->console, err, errlen);
 	if (r < 0)
 		return r;
 	if ((r = own(vm, "console", m->console, destroy_chardev, err, errlen)) < 0)
@@ -230,6 +237,42 @@ int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
 	fs.files = files;
 	fs.nr_files = machine_display_fw_files(m->md, files, 1);
 	return fw_boot_setup(vm, &fs, &vm->boot, err, errlen);
+}
+
+int machine_power_button(struct machine *m)
+{
+	if (!m->power_button)
+		return -ENOTSUP;
+	m->power_button(m->power_button_opaque);
+	return 0;
+}
+
+void machine_set_power_button(struct machine *m, void (*press)(void *opaque), void *opaque)
+{
+	m->power_button = press;
+	m->power_button_opaque = opaque;
+}
+
+int machine_balloon_resize(struct machine *m, uint64_t bytes)
+{
+	return m->balloon_resize ? m->balloon_resize(m->balloon_opaque, bytes) : -ENOTSUP;
+}
+
+void machine_set_balloon(struct machine *m, int (*resize)(void *opaque, uint64_t bytes),
+			 void *opaque)
+{
+	m->balloon_resize = resize;
+	m->balloon_opaque = opaque;
+}
+
+void machine_keep_serial_output(struct machine *m)
+{
+	m->serial_append = true;
+}
+
+struct chardev *machine_console(struct machine *m)
+{
+	return m ? m->console : NULL;
 }
 
 void machine_restore_host(struct machine *m)

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "kvm/vcpu.h"
 #include "vmm/vm.h"
+#include "vmm/vm_pause.h"
 
 static void vm_gsi_set(void *opaque, uint32_t gsi, int level)
 {
@@ -60,6 +61,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	gm_init(&vm->mem);
 	pthread_mutex_init(&vm->lock, NULL);
+	vm_pause_init(vm);
 
 	r = kvm_open(&vm->kvm, &why);
 	if (r < 0) {
@@ -136,6 +138,7 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	va_end(ap);
 	if (vm->loop)
 		ev_loop_stop(vm->loop);
+	vm_pause_wake_all(vm); /* parked vCPUs see the stop */
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus && vm->vcpus[i])
 			vcpu_kick(vm->vcpus[i]);
@@ -172,6 +175,7 @@ static int vm_setup_signals(struct vm *vm)
 static void vm_stop_vcpus(struct vm *vm)
 {
 	atomic_store(&vm->stopping, true);
+	vm_pause_wake_all(vm);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i])
 			vcpu_kick(vm->vcpus[i]);
@@ -180,20 +184,20 @@ static void vm_stop_vcpus(struct vm *vm)
 			vcpu_join(vm->vcpus[i]);
 }
 
-int vm_run(struct vm *vm)
+int vm_start(struct vm *vm, char *err, size_t errlen)
 {
 	unsigned n = vm->cfg->cpus;
 	int r;
 
 	r = vm_setup_signals(vm);
 	if (r < 0) {
-		log_err("signals: %s", strerror(-r));
-		return VM_EXIT_FAILURE;
+		snprintf(err, errlen, "signals: %s", strerror(-r));
+		return r;
 	}
 	vm->vcpus = calloc(n, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
-		log_err("vcpus: out of memory");
-		return VM_EXIT_FAILURE;
+		snprintf(err, errlen, "vcpus: out of memory");
+		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		r = vcpu_create(vm, i, &vm->vcpus[i]);
@@ -201,28 +205,45 @@ int vm_run(struct vm *vm)
 			r = x86_vcpu_setup(vm->kvm.sys_fd, vm->vcpus[i]->fd, vm->kvm.supported_cpuid,
 					   i, n, &vm->boot, &vm->mem);
 		if (r < 0) {
-			log_err("vcpu%u: setup failed: %s", i, strerror(-r));
+			snprintf(err, errlen, "vcpu%u: setup failed: %s", i, strerror(-r));
 			vm->nr_vcpus = i + 1;
 			vm_stop_vcpus(vm);
-			return VM_EXIT_FAILURE;
+			return r;
 		}
 		vm->nr_vcpus = i + 1;
 	}
+	vm->started_ns = time_now_ns();
 	for (unsigned i = 0; i < n; i++) {
 		r = vcpu_start(vm->vcpus[i]);
 		if (r < 0) {
-			vm_request_stop(vm, VM_EXIT_FAILURE, "vcpu%u: cannot start thread: %s", i,
-					strerror(-r));
-			break;
+			snprintf(err, errlen, "vcpu%u: cannot start thread: %s", i, strerror(-r));
+			vm_request_stop(vm, VM_EXIT_FAILURE, "%s", err);
+			vm_stop_vcpus(vm);
+			return r;
 		}
 	}
+	return 0;
+}
+
+int vm_wait(struct vm *vm)
+{
 	while (!vm_is_stopping(vm)) {
-		r = ev_loop_run(vm->loop);
+		int r = ev_loop_run(vm->loop);
 		if (r < 0)
 			vm_request_stop(vm, VM_EXIT_FAILURE, "event loop: %s", strerror(-r));
 	}
 	vm_stop_vcpus(vm);
 	return vm->exit_status;
+}
+
+int vm_run(struct vm *vm)
+{
+	char err[256];
+	if (vm_start(vm, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return VM_EXIT_FAILURE;
+	}
+	return vm_wait(vm);
 }
 
 void vm_destroy(struct vm *vm)
@@ -234,6 +255,11 @@ void vm_destroy(struct vm *vm)
 		if (d->destroy)
 			d->destroy(d->opaque);
 		free(d);
+	}
+	while (vm->hooks) {
+		struct vm_hook *h = vm->hooks;
+		vm->hooks = h->next;
+		free(h);
 	}
 	if (vm->vcpus) {
 		for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -259,4 +285,5 @@ void vm_destroy(struct vm *vm)
 		close(vm->ram_fd);
 	kvm_close(&vm->kvm);
 	pthread_mutex_destroy(&vm->lock);
+	vm_pause_fini(vm);
 }

@@ -27,6 +27,38 @@ struct vcpu;
 #define VM_EXIT_FAILURE 1 /* runtime failure */
 #define VM_EXIT_USAGE 2   /* usage or configuration error */
 
+/* Pause/resume and counters of a device (vm.pause, vm.counters). All optional; called on the
+ * loop thread while the VM runs. */
+typedef void (*vm_counter_fn)(void *ctx, const char *dev, const char *name, uint64_t value);
+struct vm_dev_ops {
+	/* Stop taking new work and finish what is in flight: afterwards the device touches
+	 * neither guest memory nor its queues until resume. vCPUs are already stopped. */
+	void (*pause)(void *opaque);
+	void (*resume)(void *opaque);
+	void (*counters)(void *opaque, vm_counter_fn emit, void *ctx);
+};
+struct vm_hook {
+	const char *name;
+	void *opaque;
+	const struct vm_dev_ops *ops;
+	struct vm_hook *next;
+};
+
+/* vm_pause()/vm_resume() state (src/vmm/vm_pause.c). */
+struct vm_pause_state {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* CLOCK_MONOTONIC */
+	atomic_bool requested;	/* vCPUs park at their next checkpoint */
+	unsigned parked;	/* vCPU threads parked now */
+	bool paused;		/* vm_pause() completed, no vm_resume() yet */
+	bool have_clock;	/* clock holds KVM_GET_CLOCK from the pause */
+	struct kvm_clock_data clock;
+	uint64_t *tsc_offset;	/* per vCPU at the pause (KVM_VCPU_TSC_OFFSET), or NULL */
+	uint64_t paused_at_ns;
+	uint64_t paused_total_ns; /* time spent paused, all pauses */
+	uint64_t nr_pauses;
+};
+
 /* Devices the VM owns, destroyed in reverse order of registration. */
 struct vm_device {
 	const char *name;
@@ -50,6 +82,9 @@ struct vm {
 	struct vcpu **vcpus;
 	unsigned nr_vcpus;
 	struct vm_device *devices;
+	struct vm_hook *hooks; /* registration order */
+	struct vm_pause_state pause;
+	uint64_t started_ns; /* CLOCK_MONOTONIC at vm_start */
 	struct boot_entry boot; /* how vCPU 0 starts (filled by the machine setup) */
 	int signal_fd;          /* SIGINT/SIGTERM, read on the loop */
 	struct ev_handler *signal_h;
@@ -76,8 +111,28 @@ bool vm_is_stopping(struct vm *vm);
 /* Block SIGINT/SIGTERM in the calling thread (call before creating any thread). */
 int vm_block_signals(void) WUR;
 /* Create and start vCPU threads, run the event loop until a stop, join everything.
- * Returns the exit status (VM_EXIT_*). */
+ * Returns the exit status (VM_EXIT_*). Same as vm_start() + vm_wait(). */
 int vm_run(struct vm *vm);
+/* Create, set up and start the vCPU threads. On failure they are stopped again and a one-line
+ * reason is in err. */
+int vm_start(struct vm *vm, char *err, size_t errlen) WUR;
+/* Run the event loop until a stop, then stop and join the vCPUs. Returns the exit status. */
+int vm_wait(struct vm *vm);
+
+/* Register pause/resume/counter hooks for a device (not owned; must outlive the VM's run). */
+int vm_add_hooks(struct vm *vm, const char *name, void *opaque, const struct vm_dev_ops *ops) WUR;
+/* Every vCPU leaves KVM_RUN at a defined point (pending I/O completed, see vm_pause.c) and
+ * parks; then every device pauses (in-flight I/O drained) and the guest clock is saved. Loop
+ * thread only. On failure (a vCPU did not stop in time, the VM is stopping) the VM keeps
+ * running and err says why. */
+int vm_pause(struct vm *vm, char *err, size_t errlen) WUR;
+/* Restore the guest clock, resume the devices, release the vCPUs. No-op unless paused. */
+void vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
+/* Report counters (per vCPU and per device) through emit. Loop thread. */
+void vm_counters(struct vm *vm, vm_counter_fn emit, void *ctx);
+/* vCPU threads call this after KVM_RUN returned EINTR: parks while a pause is requested. */
+void vm_vcpu_checkpoint(struct vcpu *v);
 
 
 #endif

@@ -14,11 +14,12 @@ static int parse(struct vm_config *cfg, char *err, size_t errlen, const char **a
 	for (; *args; args++)
 		argv[argc++] = (char *)*args;
 	argv[argc] = NULL;
-	int lvl = 1;
+	struct cli_run_opts opts = {.log_level = 1};
 	FILE *devnull = fopen("/dev/null", "w");
 	cfg_init(cfg);
-	int r = cli_parse_run(argc, argv, cfg, &lvl, devnull, err, errlen);
+	int r = cli_parse_run(argc, argv, cfg, &opts, devnull, err, errlen);
 	fclose(devnull);
+	cli_run_opts_fini(&opts);
 	return r;
 }
 

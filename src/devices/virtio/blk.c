@@ -76,6 +76,8 @@ struct vblk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct vblk_queue *qs;
 	uint16_t nr_qs;
+	/* vm.counters (Cloud Hypervisor's names), completed requests only. */
+	uint64_t read_ops, write_ops, read_bytes, write_bytes, flush_ops;
 };
 
 /* A decoded request header. */
@@ -105,6 +107,16 @@ static void req_complete(struct vblk_req *req, uint8_t status)
 static void req_done(struct disk_io *io, int res)
 {
 	struct vblk_req *req = container_of(io, struct vblk_req, io);
+	struct vblk *b = req->q->blk;
+	if (res == 0 && io->op == DISK_READ) {
+		b->read_ops++;
+		b->read_bytes += io->len;
+	} else if (res == 0 && io->op == DISK_WRITE) {
+		b->write_ops++;
+		b->write_bytes += io->len;
+	} else if (res == 0 && io->op == DISK_FLUSH) {
+		b->flush_ops++;
+	}
 	if (res < 0) {
 		log_rl(LOG_WARN, "%s: I/O error at byte %llu: %s", req->q->blk->vdev.name,
 		       (unsigned long long)io->off, strerror(-res));
@@ -474,7 +486,19 @@ static void vblk_destroy(struct virtio_dev *dev)
 	free(b);
 }
 
+static void vblk_counters(struct virtio_dev *dev,
+			  void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	struct vblk *b = to_blk(dev);
+	emit(ctx, "read_ops", b->read_ops);
+	emit(ctx, "write_ops", b->write_ops);
+	emit(ctx, "read_bytes", b->read_bytes);
+	emit(ctx, "write_bytes", b->write_bytes);
+	emit(ctx, "flush_ops", b->flush_ops);
+}
+
 static const struct virtio_dev_ops vblk_ops = {
+	.counters = vblk_counters,
 	.activate = vblk_activate,
 	.reset = vblk_reset,
 	.queue_notify = vblk_queue_notify,
