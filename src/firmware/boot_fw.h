@@ -28,6 +28,7 @@
 
 struct vm;
 struct fwcfg;
+struct acpi_tables;
 
 #define FW_IMAGE_MIN (64 * 1024)
 #define FW_IMAGE_MAX (16 * 1024 * 1024)
@@ -42,6 +43,9 @@ struct fw_setup {
 	int boot_pci_dev;
 	int boot_pci_fn;
 	bool serial_console;      /* "etc/sercon-port" = COM1: SeaBIOS's screen output on 0x3F8 */
+	/* ACPI tables for "etc/table-loader", "etc/acpi/tables", "etc/acpi/rsdp" (copied), or NULL
+	 * to let SeaBIOS build its own. */
+	const struct acpi_tables *acpi;
 };
 
 /* Check the image without a VM (machine_prepare): readable, a multiple of 64 KiB between
