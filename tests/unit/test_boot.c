@@ -412,7 +412,7 @@ TEST(boot_bzimage_load)
 	CHECK_EQ(plan.cmdline_max, 2047);
 
 	struct guest_mem *gm = tb_fake_gm(mem, 0xaa);
-	struct boot_mem_info mi = {mem, 0, 0};
+	struct boot_mem_info mi = {mem, 0, LAYOUT_ACPI_RSDP_GPA};
 	struct boot_entry out;
 	r = x86_boot_load(&plan, gm, &mi, 2, &out, err, sizeof(err));
 	if (r < 0)
@@ -442,6 +442,7 @@ TEST(boot_bzimage_load)
 	CHECK_EQ(bp->hdr.cmd_line_ptr, LAYOUT_CMDLINE_GPA);
 	CHECK_EQ(bp->ext_cmd_line_ptr, 0);
 	CHECK_STR((const char *)gm_ptr(gm, bp->hdr.cmd_line_ptr, sizeof(CMDLINE)), CMDLINE);
+	CHECK_EQ(bp->acpi_rsdp_addr, LAYOUT_ACPI_RSDP_GPA);
 
 	uint64_t rd = bp->hdr.ramdisk_image | (uint64_t)bp->ext_ramdisk_image << 32;
 	CHECK_EQ(bp->hdr.ramdisk_size, sizeof(blob));
@@ -491,7 +492,7 @@ TEST(boot_vmlinux_pvh_load)
 	CHECK(plan.entry >= plan.segs[0].gpa && plan.entry < plan.segs[0].gpa + plan.segs[0].memsz);
 
 	struct guest_mem *gm = tb_fake_gm(mem, 0xaa);
-	struct boot_mem_info mi = {mem, 0, 0};
+	struct boot_mem_info mi = {mem, 0, LAYOUT_ACPI_RSDP_GPA};
 	struct boot_entry out;
 	r = x86_boot_load(&plan, gm, &mi, 1, &out, err, sizeof(err));
 	if (r < 0)
@@ -519,6 +520,7 @@ TEST(boot_vmlinux_pvh_load)
 	REQUIRE(si);
 	CHECK_EQ(si->magic, XEN_HVM_START_MAGIC_VALUE);
 	CHECK_EQ(si->version, 1);
+	CHECK_EQ(si->rsdp_paddr, LAYOUT_ACPI_RSDP_GPA);
 	CHECK_STR((const char *)gm_ptr(gm, si->cmdline_paddr, sizeof(CMDLINE)), CMDLINE);
 	CHECK_EQ(si->nr_modules, 1);
 	const struct hvm_modlist_entry *mod = gm_ptr(gm, si->modlist_paddr, sizeof(*mod));

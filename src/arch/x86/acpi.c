@@ -27,7 +27,6 @@
 #define DSDT_REV 2 /* 64-bit integers */
 
 /* FADT field offsets */
-#define FADT_FIRMWARE_CTRL 36
 #define FADT_DSDT 40
 #define FADT_PM_PROFILE 45
 #define FADT_SCI_INT 46
@@ -414,8 +413,9 @@ static uint32_t build_fadt(struct acpi_build *b, uint32_t facs, uint32_t dsdt)
 	memcpy(F(FADT_HYPERVISOR_ID), "VIREO\0\0\0", 8);
 #undef F
 	aml_bytes(&b->blob, f, sizeof(f));
-	/* 32- and 64-bit pointers to the FACS and DSDT: both, equal (the tables lie below 4 GiB) */
-	blob_pointer(b, off + FADT_FIRMWARE_CTRL, 4, facs);
+	/* The FACS through X_FIRMWARE_CTRL only (ACPI 6.0 5.2.9: FIRMWARE_CTRL is then 0, else
+	 * an OS installs the FACS twice); the DSDT through both fields, equal (the tables lie
+	 * below 4 GiB, and SeaBIOS reads the 32-bit one). */
 	blob_pointer(b, off + FADT_DSDT, 4, dsdt);
 	blob_pointer(b, off + FADT_X_FIRMWARE_CTRL, 8, facs);
 	blob_pointer(b, off + FADT_X_DSDT, 8, dsdt);
