@@ -93,8 +93,11 @@ TEST(aml_eisaid_encoding)
 	aml_init(&a);
 	aml_eisaid(&a, "PNP0A03");
 	aml_eisaid(&a, "PNP0501");
-	/* the well-known encodings: PNP0A03 = 0x030ad041, PNP0501 = 0x0105d041 */
-	static const uint8_t want[] = {0x0c, 0x41, 0xd0, 0x0a, 0x03, 0x0c, 0x41, 0xd0, 0x05, 0x01};
+	aml_eisaid(&a, "PNP0000");
+	/* the well-known encodings: PNP0A03 = 0x030ad041, PNP0501 = 0x0105d041, PNP0000 = 0xd041
+	 * (a Word, the shortest integer encoding) */
+	static const uint8_t want[] = {0x0c, 0x41, 0xd0, 0x0a, 0x03, 0x0c, 0x41, 0xd0,
+				       0x05, 0x01, 0x0b, 0x41, 0xd0};
 	CHECK(aml_is(&a, want, sizeof(want)));
 	aml_fini(&a);
 

@@ -248,7 +248,6 @@ static void dsdt_pci_root(struct aml *a, const struct acpi_params *p)
 	aml_device_begin(a, "PCI0");
 	aml_name_eisaid(a, "_HID", "PNP0A08"); /* PCI Express root bridge: ECAM, see MCFG */
 	aml_name_eisaid(a, "_CID", "PNP0A03");
-	aml_name_int(a, "_ADR", 0);
 	aml_name_int(a, "_SEG", 0);
 	aml_name_int(a, "_UID", 0);
 	aml_name_int(a, "_BBN", 0);

@@ -233,8 +233,7 @@ void aml_eisaid(struct aml *a, const char *id)
 	/* Stored big-endian (letters, then product ID) in a little-endian DWord. */
 	uint32_t v = (letters >> 8) | ((letters & 0xff) << 8) | ((product >> 8) << 16) |
 		     ((product & 0xff) << 24);
-	aml_byte(a, AML_DWORD_PREFIX);
-	aml_le(a, v, 4);
+	aml_int(a, v); /* shortest encoding, as iasl does (PNP0000 fits a Word) */
 }
 
 void aml_name(struct aml *a, const char *path)
