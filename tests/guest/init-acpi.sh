@@ -16,6 +16,8 @@ irq_desc() {
 	awk -v k="$1" '$1 == k { print $(NF - 2), $(NF - 1), $NF }' /proc/interrupts
 }
 
+# A fresh line: after a boot loader the console may hold SeaBIOS's screen-clear sequence.
+echo
 vt "marker=$(vt_param marker)"
 vt "cpus=$(grep -c '^processor' /proc/cpuinfo)"
 vt "online=$(cat /sys/devices/system/cpu/online)"
@@ -48,7 +50,8 @@ dmesg | awk '
 	skip { if (/end trace/) skip = 0; next }
 	/ACPI (BIOS )?(Error|Warning)|ACPI Exception|\[Firmware Bug\]|BIOS bug|BIOS BUG|WARNING:|Call Trace|BUG:|APIC timer disabled|verification failure|IO-APIC \+ timer doesn/ {
 		print "VT-DMESG: " $0
-	}'
+	}
+	END { print "VT: dmesg_scanned=" NR }'
 dmesg | grep -E 'Command line:|\.\.TIMER: |IOAPIC\[0\]:|INT_SRC_OVR|ACPI: RSDP|MP-table|Processors: |Processor #' |
 	sed 's/^/VT-LOG: /'
 

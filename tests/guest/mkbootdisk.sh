@@ -20,6 +20,7 @@
 # The loaders print to the screen, which SeaBIOS sends to COM1 (no VGA in vireo); the kernel
 # gets CMDLINE.
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin
 if [ $# -ne 5 ]; then
 	echo "usage: $0 syslinux|grub OUT.img KERNEL INITRD CMDLINE" >&2
 	exit 2

@@ -43,7 +43,10 @@ boot() {
 	check_eq "$name: /init ran" "$(vt_val "$name" marker)" "$TOKEN-$name"
 	check_eq "$name: CPUs" "$(vt_val "$name" cpus)" "$cpus"
 	check_eq "$name: CPUs online" "$(vt_val "$name" online)" "$([ "$cpus" = 1 ] && echo 0 || echo "0-$((cpus - 1))")"
-	if grep -q '^VT-DMESG: ' "$c"; then
+	local scanned; scanned=$(vt_val "$name" dmesg_scanned)
+	if [ "${scanned:-0}" -lt 100 ]; then
+		notok "$name: /init scanned ${scanned:-no} dmesg lines"
+	elif grep -q '^VT-DMESG: ' "$c"; then
 		notok "$name: dmesg has lines it must not have:"
 		grep '^VT-DMESG: ' "$c" | head -20
 	else
