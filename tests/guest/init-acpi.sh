@@ -31,14 +31,17 @@ if [ -r $T/DSDT ]; then
 	vt "pwr_btn_events=$(cat /sys/firmware/acpi/interrupts/ff_pwr_btn 2>/dev/null)"
 fi
 
-# timers and interrupts: the PIT on IOAPIC pin 2, the LAPIC timer ticking across a sleep
+# timers and interrupts: the PIT on IOAPIC pin 2; across a sleep, the LAPIC timer ticking, or
+# with `noapictimer` the PIT itself (then it is the only clock event device)
 vt "irq0=$(irq_desc 0:)"
 vt "irq0_count=$(irq_count 0:)"
 vt "irq9=$(irq_desc 9:)"
 loc0=$(irq_count LOC:)
+pit0=$(irq_count 0:)
 sleep 1
 vt "slept=1"
 vt "loc_delta=$(($(irq_count LOC:) - loc0))"
+vt "irq0_delta=$(($(irq_count 0:) - pit0))"
 vt "clocksources=$(cat /sys/devices/system/clocksource/clocksource0/available_clocksource)"
 for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/vendor")" = 0x1af4 ] && vt "pci_irq_${d##*:}=$(cat "$d/irq")"
