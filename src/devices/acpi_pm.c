@@ -22,7 +22,7 @@ struct acpi_pm {
 	void *clock_opaque;
 
 	pthread_mutex_t lock;
-	uint64_t t0_ns;      /* the timer counts from here */
+	uint64_t t0_ns;	     /* the timer counts from here */
 	uint64_t tmr_period; /* bit-31 periods of the timer already reflected in TMR_STS */
 	uint16_t sts, en, cnt;
 	bool sci_level;
@@ -124,7 +124,8 @@ static void pm_write(void *opaque, uint64_t off, const void *data, uint32_t len)
 		if (pm->on_poweroff)
 			pm->on_poweroff(pm->opaque);
 	} else {
-		log_rl(LOG_WARN, "acpi-pm: guest asked for sleep type %u, which is not offered; ignored",
+		log_rl(LOG_WARN,
+		       "acpi-pm: guest asked for sleep type %u, which is not offered; ignored",
 		       typ);
 	}
 }

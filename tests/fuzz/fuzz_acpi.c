@@ -49,8 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(rsdp, t.rsdp, ACPI_RSDP_LEN);
 	memcpy(script, data + 16, size - 16);
 	struct acpi_loader_file files[] = {
-		{ACPI_FILE_TABLES, tables, t.tables_len, ld64(data), 0, false},
-		{ACPI_FILE_RSDP, rsdp, ACPI_RSDP_LEN, ld64(data + 8), 0, false},
+	    {ACPI_FILE_TABLES, tables, t.tables_len, ld64(data), 0, false},
+	    {ACPI_FILE_RSDP, rsdp, ACPI_RSDP_LEN, ld64(data + 8), 0, false},
 	};
 	err[0] = '\0';
 	if (acpi_loader_exec(script, size - 16, files, 2, err, sizeof(err)) < 0 &&

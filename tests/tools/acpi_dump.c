@@ -69,8 +69,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct acpi_loader_file files[] = {
-		{ACPI_FILE_TABLES, t.tables, t.tables_len, LAYOUT_ACPI_TABLES_GPA, 0, false},
-		{ACPI_FILE_RSDP, t.rsdp, ACPI_RSDP_LEN, LAYOUT_ACPI_RSDP_GPA, 0, false},
+	    {ACPI_FILE_TABLES, t.tables, t.tables_len, LAYOUT_ACPI_TABLES_GPA, 0, false},
+	    {ACPI_FILE_RSDP, t.rsdp, ACPI_RSDP_LEN, LAYOUT_ACPI_RSDP_GPA, 0, false},
 	};
 	/* the loader file as built, before the run below patches the tables in place */
 	if (write_file(dir, "table-loader.bin", t.loader, t.loader_len) < 0)

@@ -75,9 +75,9 @@ TEST(aml_integers_and_strings)
 	aml_int(&a, 0x100000000ULL);
 	aml_int(&a, UINT64_MAX);
 	aml_string(&a, "AB");
-	static const uint8_t want[] = {0x00, 0x01, 0x0a, 0x0a, 0x0b, 0x34, 0x12, 0x0c, 0x78, 0x56,
-				       0x34, 0x12, 0x0e, 0, 0, 0, 0, 1, 0, 0, 0, 0xff, 0x0d, 'A',
-				       'B', 0};
+	static const uint8_t want[] = {0x00, 0x01, 0x0a, 0x0a, 0x0b, 0x34, 0x12, 0x0c, 0x78,
+				       0x56, 0x34, 0x12, 0x0e, 0,    0,	   0,	 0,    1,
+				       0,    0,	   0,	 0xff, 0x0d, 'A',  'B',	 0};
 	CHECK(aml_is(&a, want, sizeof(want)));
 	aml_fini(&a);
 
@@ -96,8 +96,8 @@ TEST(aml_eisaid_encoding)
 	aml_eisaid(&a, "PNP0000");
 	/* the well-known encodings: PNP0A03 = 0x030ad041, PNP0501 = 0x0105d041, PNP0000 = 0xd041
 	 * (a Word, the shortest integer encoding) */
-	static const uint8_t want[] = {0x0c, 0x41, 0xd0, 0x0a, 0x03, 0x0c, 0x41, 0xd0,
-				       0x05, 0x01, 0x0b, 0x41, 0xd0};
+	static const uint8_t want[] = {0x0c, 0x41, 0xd0, 0x0a, 0x03, 0x0c, 0x41,
+				       0xd0, 0x05, 0x01, 0x0b, 0x41, 0xd0};
 	CHECK(aml_is(&a, want, sizeof(want)));
 	aml_fini(&a);
 
@@ -118,9 +118,10 @@ TEST(aml_namestrings)
 	aml_namestring(&a, "\\_SB");
 	aml_namestring(&a, "\\_SB.PCI0");
 	aml_namestring(&a, "^A.B.C");
-	static const uint8_t want[] = {'P', 'C', 'I', '0', 0x5c, '_', 'S', 'B', '_', 0x5c, 0x2e,
-				       '_', 'S', 'B', '_', 'P', 'C', 'I', '0', 0x5e, 0x2f, 3, 'A',
-				       '_', '_', '_', 'B', '_', '_', '_', 'C', '_', '_', '_'};
+	static const uint8_t want[] = {'P',  'C',  'I',	 '0', 0x5c, '_', 'S', 'B', '_',
+				       0x5c, 0x2e, '_',	 'S', 'B',  '_', 'P', 'C', 'I',
+				       '0',  0x5e, 0x2f, 3,   'A',  '_', '_', '_', 'B',
+				       '_',  '_',  '_',	 'C', '_',  '_', '_'};
 	CHECK(aml_is(&a, want, sizeof(want)));
 	aml_fini(&a);
 
@@ -148,12 +149,12 @@ TEST(aml_nesting)
 	aml_end(&a);
 	aml_end(&a);
 	static const uint8_t want[] = {
-	    0x5b, 0x82, 0x22, 'D', 'E', 'V', '_',            /* Device (DEV), PkgLength 34 */
-	    0x08, '_', 'U', 'I', 'D', 0x0a, 0x02,            /* Name (_UID, 2) */
-	    0x08, '_', 'C', 'R', 'S', 0x11, 0x10, 0x0a, 0x0d, /* Name (_CRS, Buffer (13) */
-	    0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, /* IO (Decode16, 0x3f8, ..., 8) */
-	    0x22, 0x10, 0x00,                               /* IRQNoFlags () {4} */
-	    0x79, 0x00};                                    /* EndTag */
+	    0x5b, 0x82, 0x22, 'D',  'E',  'V',	'_',		  /* Device (DEV), PkgLength 34 */
+	    0x08, '_',	'U',  'I',  'D',  0x0a, 0x02,		  /* Name (_UID, 2) */
+	    0x08, '_',	'C',  'R',  'S',  0x11, 0x10, 0x0a, 0x0d, /* Name (_CRS, Buffer (13) */
+	    0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08,	  /* IO (Decode16, 0x3f8, ..., 8) */
+	    0x22, 0x10, 0x00,					  /* IRQNoFlags () {4} */
+	    0x79, 0x00};					  /* EndTag */
 	CHECK(aml_is(&a, want, sizeof(want)));
 	aml_fini(&a);
 
@@ -215,8 +216,8 @@ static int build_linked(unsigned cpus, uint64_t tables_gpa, uint64_t rsdp_gpa, s
 	l->tables_gpa = tables_gpa;
 	l->rsdp_gpa = rsdp_gpa;
 	struct acpi_loader_file files[] = {
-		{ACPI_FILE_TABLES, l->t.tables, l->t.tables_len, tables_gpa, 0, false},
-		{ACPI_FILE_RSDP, l->t.rsdp, ACPI_RSDP_LEN, rsdp_gpa, 0, false},
+	    {ACPI_FILE_TABLES, l->t.tables, l->t.tables_len, tables_gpa, 0, false},
+	    {ACPI_FILE_RSDP, l->t.rsdp, ACPI_RSDP_LEN, rsdp_gpa, 0, false},
 	};
 	r = acpi_loader_exec(l->t.loader, l->t.loader_len, files, 2, err, sizeof(err));
 	if (r < 0)
@@ -298,12 +299,12 @@ static void check_tables(unsigned cpus)
 	CHECK_EQ(f[89], 2);
 	CHECK_EQ(f[91], 4);
 	uint32_t flags = (uint32_t)ld(f + 112, 4);
-	CHECK_EQ(flags & (1u << 20), 0);       /* HW_REDUCED_ACPI */
-	CHECK_EQ(flags & (1u << 4), 0);        /* a fixed power button */
-	CHECK(flags & (1u << 8));              /* 32-bit PM timer */
-	CHECK(flags & (1u << 10));             /* RESET_REG_SUP */
-	CHECK_EQ(ld(f + 109, 2) & 0x3, 0x3);   /* legacy devices, 8042 */
-	CHECK_EQ(f[116], 1);                   /* reset register: system I/O */
+	CHECK_EQ(flags & (1u << 20), 0);     /* HW_REDUCED_ACPI */
+	CHECK_EQ(flags & (1u << 4), 0);	     /* a fixed power button */
+	CHECK(flags & (1u << 8));	     /* 32-bit PM timer */
+	CHECK(flags & (1u << 10));	     /* RESET_REG_SUP */
+	CHECK_EQ(ld(f + 109, 2) & 0x3, 0x3); /* legacy devices, 8042 */
+	CHECK_EQ(f[116], 1);		     /* reset register: system I/O */
 	CHECK_EQ(f[117], 8);
 	CHECK_EQ(ld(f + 120, 8), 0xcf9);
 	CHECK_EQ(f[128], 6);
@@ -386,12 +387,28 @@ static void check_tables(unsigned cpus)
 	uint32_t dlen = (uint32_t)ld(dsdt + 4, 4);
 	unsigned nproc = 0;
 	for (uint32_t i = 0; i + 8 < dlen; i++)
-		if (memcmp(dsdt + i, "\x0d" "ACPI0007", 9) == 0)
+		if (memcmp(dsdt + i,
+			   "\x0d"
+			   "ACPI0007",
+			   9) == 0)
 			nproc++;
 	CHECK_EQ(nproc, cpus);
 	/* ... _S5 with the SLP_TYP the PM device acts on ... */
-	static const uint8_t s5[] = {0x08, 0x5c, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
-				     0x0a, ACPI_PM_SLP_TYP_S5, 0x0a, ACPI_PM_SLP_TYP_S5, 0, 0};
+	static const uint8_t s5[] = {0x08,
+				     0x5c,
+				     '_',
+				     'S',
+				     '5',
+				     '_',
+				     0x12,
+				     0x08,
+				     0x04,
+				     0x0a,
+				     ACPI_PM_SLP_TYP_S5,
+				     0x0a,
+				     ACPI_PM_SLP_TYP_S5,
+				     0,
+				     0};
 	CHECK(memmem(dsdt, dlen, s5, sizeof(s5)) != NULL);
 	/* ... and a _PRT entry for every slot and pin, with pci.c's GSI */
 	for (unsigned slot = 1; slot < 32; slot++) {
@@ -454,7 +471,8 @@ TEST(acpi_mmio64_window_follows_ram)
 {
 	struct acpi_params p;
 	machine_acpi_params(1, 6 * GiB + 512 * MiB, &p);
-	CHECK_EQ(p.mmio64_start, 8 * GiB); /* RAM above 4 GiB ends at 7.5 GiB: the next 1 GiB boundary */
+	CHECK_EQ(p.mmio64_start,
+		 8 * GiB); /* RAM above 4 GiB ends at 7.5 GiB: the next 1 GiB boundary */
 	CHECK_EQ(p.mmio64_end - p.mmio64_start, LAYOUT_PCI_MMIO64_SIZE);
 	machine_acpi_params(1, 512 * MiB, &p);
 	CHECK_EQ(p.mmio64_start, 4 * GiB);
@@ -645,9 +663,9 @@ TEST(acpi_loader_commands)
 	/* checksum over a range beyond the file, then one that fits */
 	put_entry(s + 256, ACPI_LOADER_ADD_CHECKSUM);
 	strcpy((char *)s + 256 + 4, "a");
-	s[256 + 60] = 5;  /* offset */
-	s[256 + 64] = 0;  /* start */
-	s[256 + 68] = 65; /* length */
+	s[256 + 60] = 5;       /* offset */
+	s[256 + 64] = 0;       /* start */
+	s[256 + 68] = 65;      /* length */
 	put_entry(s + 128, 0); /* padding: skipped */
 	f1[0].allocated = false;
 	CHECK(acpi_loader_exec(s, sizeof(s), f1, 1, err, sizeof(err)) < 0);

@@ -16,7 +16,7 @@ struct fx {
 	struct bus pio;
 	struct acpi_pm *pm;
 	unsigned poweroffs;
-	int sci;            /* last level */
+	int sci;	    /* last level */
 	unsigned sci_edges; /* 0 -> 1 */
 	uint64_t now_ns;
 };

@@ -379,7 +379,7 @@ static uint32_t build_fadt(struct acpi_build *b, uint32_t facs, uint32_t dsdt)
 	const struct acpi_params *p = b->p;
 	uint32_t off = table_begin(b, "FACP", FADT_REV);
 	uint8_t f[FADT_LEN - ACPI_HDR_LEN] = {0};
-#define F(o) (f + (o) - ACPI_HDR_LEN)
+#define F(o) (f + (o)-ACPI_HDR_LEN)
 	F(FADT_PM_PROFILE)[0] = 0; /* unspecified */
 	st(F(FADT_SCI_INT), p->sci_irq, 2);
 	st(F(FADT_SMI_CMD), 0, 4); /* no SMM: always in ACPI mode (SCI_EN reads 1) */
@@ -389,16 +389,16 @@ static uint32_t build_fadt(struct acpi_build *b, uint32_t facs, uint32_t dsdt)
 	F(FADT_PM1_EVT_LEN)[0] = ACPI_PM_EVT_LEN;
 	F(FADT_PM1_CNT_LEN)[0] = ACPI_PM_CNT_LEN;
 	F(FADT_PM_TMR_LEN)[0] = ACPI_PM_TMR_LEN;
-	st(F(FADT_P_LVL2_LAT), 101, 2);  /* > 100: no C2 */
+	st(F(FADT_P_LVL2_LAT), 101, 2);	 /* > 100: no C2 */
 	st(F(FADT_P_LVL3_LAT), 1001, 2); /* > 1000: no C3 */
 	F(FADT_CENTURY)[0] = RTC_CENTURY_INDEX;
 	st(F(FADT_IAPC_BOOT_ARCH),
 	   BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_8042 | BOOT_ARCH_VGA_NOT_PRESENT |
-		   BOOT_ARCH_PCIE_ASPM_CONTROLS,
+	       BOOT_ARCH_PCIE_ASPM_CONTROLS,
 	   2);
 	st(F(FADT_FLAGS),
 	   FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_FIX_RTC |
-		   FADT_F_TMR_VAL_EXT | FADT_F_RESET_REG_SUP,
+	       FADT_F_TMR_VAL_EXT | FADT_F_RESET_REG_SUP,
 	   4);
 	gas_io(F(FADT_RESET_REG), 8, GAS_ACCESS_BYTE, RESET_PORT);
 	F(FADT_RESET_VALUE)[0] = RESET_VALUE;
@@ -470,8 +470,8 @@ static uint32_t build_mcfg(struct acpi_build *b)
 	uint32_t off = table_begin(b, "MCFG", 1);
 	uint8_t m[8 + 16] = {0}; /* reserved, then one allocation */
 	st(m + 8, p->ecam_gpa, 8);
-	st(m + 16, 0, 2);                    /* PCI segment group */
-	m[18] = 0;                           /* start bus */
+	st(m + 16, 0, 2);		      /* PCI segment group */
+	m[18] = 0;			      /* start bus */
 	m[19] = (uint8_t)(p->ecam_buses - 1); /* end bus */
 	aml_bytes(&b->blob, m, sizeof(m));
 	table_end(b, off, "MCFG");
@@ -516,7 +516,8 @@ static bool params_ok(const struct acpi_params *p)
 	if (p->ecam_gpa + (uint64_t)p->ecam_buses * MiB > LAYOUT_MMIO_HOLE_END)
 		return false;
 	for (unsigned i = 0; i < 2; i++)
-		if (p->mmio32_end[i] > LAYOUT_MMIO_HOLE_END || p->mmio32_end[i] < p->mmio32_start[i])
+		if (p->mmio32_end[i] > LAYOUT_MMIO_HOLE_END ||
+		    p->mmio32_end[i] < p->mmio32_start[i])
 			return false;
 	return p->mmio64_end >= p->mmio64_start;
 }
@@ -601,7 +602,7 @@ const struct acpi_table_ref *acpi_table_find(const struct acpi_tables *t, const 
 /* ---- the loader, run as firmware would ---- */
 
 static int lfail(char *err, size_t errlen, unsigned idx, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int lfail(char *err, size_t errlen, unsigned idx, const char *fmt, ...)
 {
 	if (err && errlen) {
@@ -666,17 +667,20 @@ int acpi_loader_exec(const uint8_t *loader, size_t len, struct acpi_loader_file 
 			uint32_t off = (uint32_t)ld(e + 116, 4);
 			uint8_t size = e[120];
 			if (!dst || !src || !dst->allocated || !src->allocated)
-				return lfail(err, errlen, idx, "ADD_POINTER between unallocated files");
+				return lfail(err, errlen, idx,
+					     "ADD_POINTER between unallocated files");
 			if (size != 1 && size != 2 && size != 4 && size != 8)
 				return lfail(err, errlen, idx, "ADD_POINTER of size %u", size);
 			if (!range_ok(off, size, dst->len))
-				return lfail(err, errlen, idx, "ADD_POINTER at %u+%u beyond %s (%u bytes)",
-					     off, size, dst->name, dst->len);
+				return lfail(err, errlen, idx,
+					     "ADD_POINTER at %u+%u beyond %s (%u bytes)", off, size,
+					     dst->name, dst->len);
 			uint64_t v = ld(dst->data + off, size);
 			uint64_t sum = v + src->gpa;
 			uint64_t max = size == 8 ? UINT64_MAX : (1ULL << (8 * size)) - 1;
 			if (sum < v || sum > max)
-				return lfail(err, errlen, idx, "ADD_POINTER: %s + 0x%llx overflows %u bytes",
+				return lfail(err, errlen, idx,
+					     "ADD_POINTER: %s + 0x%llx overflows %u bytes",
 					     src->name, (unsigned long long)v, size);
 			st(dst->data + off, sum, size);
 		} else if (cmd == ACPI_LOADER_ADD_CHECKSUM) {
@@ -685,10 +689,12 @@ int acpi_loader_exec(const uint8_t *loader, size_t len, struct acpi_loader_file 
 			uint32_t start = (uint32_t)ld(e + 64, 4);
 			uint32_t clen = (uint32_t)ld(e + 68, 4);
 			if (!f || !f->allocated)
-				return lfail(err, errlen, idx, "ADD_CHECKSUM of an unallocated file");
+				return lfail(err, errlen, idx,
+					     "ADD_CHECKSUM of an unallocated file");
 			if (!range_ok(start, clen, f->len) || off >= f->len)
-				return lfail(err, errlen, idx, "ADD_CHECKSUM range beyond %s (%u bytes)",
-					     f->name, f->len);
+				return lfail(err, errlen, idx,
+					     "ADD_CHECKSUM range beyond %s (%u bytes)", f->name,
+					     f->len);
 			f->data[off] = (uint8_t)(f->data[off] - sum8(f->data + start, clen));
 		}
 		/* anything else (0: padding, WRITE_POINTER, future commands): skipped */
@@ -708,8 +714,8 @@ int acpi_write(const struct acpi_tables *t, struct guest_mem *gm, uint64_t table
 	memcpy(tables, t->tables, t->tables_len);
 	memcpy(rsdp, t->rsdp, sizeof(rsdp));
 	struct acpi_loader_file files[] = {
-		{ACPI_FILE_TABLES, tables, t->tables_len, tables_gpa, 0, false},
-		{ACPI_FILE_RSDP, rsdp, sizeof(rsdp), rsdp_gpa, 0, false},
+	    {ACPI_FILE_TABLES, tables, t->tables_len, tables_gpa, 0, false},
+	    {ACPI_FILE_RSDP, rsdp, sizeof(rsdp), rsdp_gpa, 0, false},
 	};
 	int r = acpi_loader_exec(t->loader, t->loader_len, files, ARRAY_SIZE(files), err, errlen);
 	if (r == 0) {

@@ -66,7 +66,7 @@ struct acpi_tables {
 	uint8_t *tables; /* "etc/acpi/tables" */
 	uint32_t tables_len;
 	uint8_t rsdp[ACPI_RSDP_LEN]; /* "etc/acpi/rsdp" */
-	uint8_t *loader;             /* "etc/table-loader" */
+	uint8_t *loader;	     /* "etc/table-loader" */
 	uint32_t loader_len;
 	struct acpi_table_ref index[ACPI_MAX_TABLES]; /* where each table is in `tables` */
 	unsigned nr;
@@ -83,8 +83,8 @@ struct acpi_loader_file {
 	const char *name;
 	uint8_t *data;
 	uint32_t len;
-	uint64_t gpa;  /* where it will live in the guest */
-	uint8_t zone;  /* ACPI_ZONE_*: where the address must be (checked) */
+	uint64_t gpa; /* where it will live in the guest */
+	uint8_t zone; /* ACPI_ZONE_*: where the address must be (checked) */
 	bool allocated;
 };
 

@@ -82,7 +82,7 @@ static bool aml_reserve(struct aml *a, size_t n)
 
 void aml_bytes(struct aml *a, const void *p, size_t n)
 {
-	if (!aml_reserve(a, n))
+	if (n == 0 || !aml_reserve(a, n))
 		return;
 	memcpy(a->buf + a->len, p, n);
 	a->len += n;
@@ -389,9 +389,9 @@ void aml_buffer_begin(struct aml *a)
 /* ---- resource descriptors ---- */
 
 enum {
-	RES_IRQ = 0x22,        /* small item 0x04, 2 bytes */
-	RES_IO = 0x47,         /* small item 0x08, 7 bytes */
-	RES_END = 0x79,        /* small item 0x0f, 1 byte */
+	RES_IRQ = 0x22, /* small item 0x04, 2 bytes */
+	RES_IO = 0x47,	/* small item 0x08, 7 bytes */
+	RES_END = 0x79, /* small item 0x0f, 1 byte */
 	RES_MEM32_FIXED = 0x86,
 	RES_DWORD_ADDR = 0x87,
 	RES_WORD_ADDR = 0x88,

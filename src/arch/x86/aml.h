@@ -67,14 +67,17 @@ void aml_buffer_begin(struct aml *a);
 void aml_end(struct aml *a);
 
 /* Resource descriptors (ACPI 6.5 6.4), appended inside a Buffer used as a ResourceTemplate. */
-void aml_res_io(struct aml *a, uint16_t base, uint8_t len);      /* IO (Decode16, base, base, 1, len) */
-void aml_res_irq(struct aml *a, uint8_t irq);                    /* IRQNoFlags () {irq} (edge, high) */
+void aml_res_io(struct aml *a, uint16_t base, uint8_t len); /* IO (Decode16, base, base, 1, len) */
+void aml_res_irq(struct aml *a, uint8_t irq);		    /* IRQNoFlags () {irq} (edge, high) */
 void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len, bool rw);
 void aml_res_word_bus(struct aml *a, uint16_t min, uint16_t max); /* WordBusNumber, producer */
-void aml_res_word_io(struct aml *a, uint16_t min, uint16_t max);  /* WordIO, producer, entire range */
-void aml_res_dword_mem(struct aml *a, uint32_t min, uint32_t max); /* DWordMemory, producer, RW, non-cacheable */
-void aml_res_qword_mem(struct aml *a, uint64_t min, uint64_t max); /* QWordMemory, producer, RW, non-cacheable */
-void aml_res_end(struct aml *a);                                  /* EndTag */
+void aml_res_word_io(struct aml *a, uint16_t min,
+		     uint16_t max); /* WordIO, producer, entire range */
+void aml_res_dword_mem(struct aml *a, uint32_t min,
+		       uint32_t max); /* DWordMemory, producer, RW, non-cacheable */
+void aml_res_qword_mem(struct aml *a, uint64_t min,
+		       uint64_t max); /* QWordMemory, producer, RW, non-cacheable */
+void aml_res_end(struct aml *a);      /* EndTag */
 
 /* The PkgLength encoding of a package whose contents (after the PkgLength) are `len` bytes:
  * writes 1-4 bytes to out and returns how many, or 0 when too long (>= 2^28). For tests. */
