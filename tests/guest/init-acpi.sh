@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# /init for the ACPI and firmware-boot suites (tests/integration/51-acpi-linux.sh,
-# 52-firmware-disks.sh): reports what the kernel found as "VT: key=value" lines, the dmesg lines
+# /init for the ACPI and firmware-boot suites (tests/integration/26-acpi-linux.sh,
+# 31-firmware-disks.sh): reports what the kernel found as "VT: key=value" lines, the dmesg lines
 # the suites assert on as "VT-LOG: ...", the ones they must never see as "VT-DMESG: ...", then
 # powers off (vt.end=poweroff, ACPI S5) or resets (vt.end=reboot).
 . /init-common.sh

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Checks shared by the ACPI suites (51-acpi-linux, 52-firmware-disks) on what
+# Checks shared by the ACPI suites (26-acpi-linux, 31-firmware-disks) on what
 # tests/guest/init-acpi.sh reported; sourced after lib/guest.sh (ok, notok, check_eq, vt_val).
 
 # NAME: dmesg had no line the suites forbid (VT-DMESG), and /init really scanned it.
