@@ -94,6 +94,10 @@ void virtio_dev_destroy(struct virtio_dev *dev)
 		return;
 	virtio_dev_lock(dev);
 	reset_locked(dev);
+	for (uint16_t i = 0; i < dev->nr_queues; i++)
+		if (dev->queues[i].popped)
+			log_info("%s: queue %u: %llu requests", dev->name, i,
+				 (unsigned long long)dev->queues[i].popped);
 	virtio_dev_unlock(dev);
 	const struct virtio_dev_ops *ops = dev->ops;
 	virtio_dev_fini(dev);

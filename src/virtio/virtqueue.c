@@ -247,6 +247,7 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *chain)
 		return -EIO;
 	}
 	vq->last_avail_idx++;
+	vq->popped++;
 	if (vq->event_idx && !vq->no_notify) {
 		avail_event_store(vq, vq->last_avail_idx);
 		/* Publish avail_event before the next read of avail->idx (lost-kick race). */

@@ -245,7 +245,14 @@ static int build_boot(struct machine *m, struct vm *vm, const struct acpi_tables
 			return r;
 		struct boot_mem_info mi = {vm->ram_below_4g, vm->ram_above_4g, LAYOUT_ACPI_RSDP_GPA};
 		/* (writes the MP table too, for guests booted with acpi=off) */
-		return x86_boot_load(&m->plan, &vm->mem, &mi, cfg->cpus, &vm->boot, err, errlen);
+		r = x86_boot_load(&m->plan, &vm->mem, &mi, cfg->cpus, &vm->boot, err, errlen);
+		if (r < 0)
+			return r;
+		/* The kernel is in guest RAM now: drop the file's copy (up to tens of MiB of VMM
+		 * RSS for the whole run otherwise). */
+		x86_boot_plan_fini(&m->plan);
+		m->have_plan = false;
+		return 0;
 	}
 	struct fw_setup fs = {
 		.firmware = cfg->firmware,
