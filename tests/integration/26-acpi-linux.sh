@@ -2,8 +2,9 @@
 # kvm: full
 # ACPI with the real kernel as the client: the shared bzImage (boot_params.acpi_rsdp_addr) and
 # the PVH vmlinux (hvm_start_info.rsdp_paddr) boot on vireo with 1, 2 and 4 vCPUs to a busybox
-# /init (tests/guest/init-acpi.sh), which reports what Linux found. Asserted, from what the
-# guest kernel printed or exposes:
+# /init (tests/guest/init-acpi.sh), which reports what Linux found (21-linux-boot covers the
+# general boot; this is about what the tables say). Asserted, from what the guest kernel
+# printed or exposes:
 #   - the RSDP where vireo put it (0xE0000), /sys/firmware/acpi/tables has FACP APIC DSDT FACS
 #     MCFG, and the DSDT, MADT and MCFG the guest read are byte for byte the ones acpi-dump
 #     builds for that many CPUs (md5);
@@ -43,9 +44,9 @@ boot() {
 		--cmdline "console=ttyS0 quiet panic=-1 vt.marker=$TOKEN-$name vt.end=$end $extra" "$@"
 	local rc=$? c=$WORK/$name.console
 	check_eq "$name: vireo exit status" "$rc" 0
-	check_eq "$name: /init ran" "$(vt_val "$name" marker)" "$TOKEN-$name"
-	check_eq "$name: CPUs" "$(vt_val "$name" cpus)" "$cpus"
-	check_eq "$name: CPUs online" "$(vt_val "$name" online)" "$([ "$cpus" = 1 ] && echo 0 || echo "0-$((cpus - 1))")"
+	check_eq "$name: /init ran" "$(vt_get "$WORK/$name.console" marker)" "$TOKEN-$name"
+	check_eq "$name: CPUs" "$(vt_get "$WORK/$name.console" cpus)" "$cpus"
+	check_eq "$name: CPUs online" "$(vt_get "$WORK/$name.console" online)" "$([ "$cpus" = 1 ] && echo 0 || echo "0-$((cpus - 1))")"
 	acpi_dmesg_clean "$name"
 	acpi_timers_ok "$name" "$extra"
 	if [ "$acpi" = 1 ]; then
@@ -55,20 +56,20 @@ boot() {
 			notok "$name: no 'ACPI: RSDP 0x...E0000' line"
 		fi
 		local t s missing=""
-		t=$(vt_val "$name" tables)
+		t=$(vt_get "$WORK/$name.console" tables)
 		for s in APIC DSDT FACP FACS MCFG; do
 			[[ " $t " == *" $s "* ]] || missing="$missing $s"
 		done
 		[ -z "$missing" ] && ok "$name: tables in sysfs: $t" || notok "$name: sysfs lacks$missing ($t)"
 		acpi_tables_match "$name" "$WORK/tables-$cpus"
-		check_eq "$name: SCI" "$(vt_val "$name" irq9)" "IO-APIC 9-fasteoi acpi"
-		if [[ " $(vt_val "$name" clocksources) " == *" acpi_pm "* ]]; then
+		check_eq "$name: SCI" "$(vt_get "$WORK/$name.console" irq9)" "IO-APIC 9-fasteoi acpi"
+		if [[ " $(vt_get "$WORK/$name.console" clocksources) " == *" acpi_pm "* ]]; then
 			ok "$name: acpi_pm clocksource registered"
 		else
-			notok "$name: no acpi_pm clocksource: $(vt_val "$name" clocksources)"
+			notok "$name: no acpi_pm clocksource: $(vt_get "$WORK/$name.console" clocksources)"
 		fi
 	else
-		check_eq "$name: no ACPI tables" "$(vt_val "$name" tables)" ""
+		check_eq "$name: no ACPI tables" "$(vt_get "$WORK/$name.console" tables)" ""
 		if grep -qE '^VT-LOG: .*found SMP MP-table at \[mem 0x0009fc00' "$c" &&
 			grep -qE "^VT-LOG: .*Processors: $cpus\$" "$c"; then
 			ok "$name: the kernel used vireo's MP table ($cpus processors)"
@@ -79,12 +80,12 @@ boot() {
 	acpi_ended "$name" "$end"
 }
 
-boot bz1 "$GUEST_DIR/bzImage" 1 poweroff 1 ""
 boot bz2-disk "$GUEST_DIR/bzImage" 2 reboot 1 "" --disk "path=$WORK/disk.img"
-check_eq "bz2-disk: virtio-blk in slot 1 on the _PRT's GSI" "$(vt_val bz2-disk pci_irq_01.0)" 10
+check_eq "bz2-disk: virtio-blk in slot 1 on the _PRT's GSI" "$(vt_get "$WORK/bz2-disk.console" pci_irq_01.0)" 10
 boot bz4 "$GUEST_DIR/bzImage" 4 poweroff 1 ""
-# the PIT as the only clock event device: through the pin the MADT names
-boot pvh2-pit "$GUEST_DIR/vmlinux" 2 poweroff 1 "noapictimer"
+# the PIT as the only clock event device: through the pin the MADT names (1 vCPU: the
+# 1-CPU tables too)
+boot pvh1-pit "$GUEST_DIR/vmlinux" 1 poweroff 1 "noapictimer"
 # and through the pin the MP table names
 boot acpi-off-pit "$GUEST_DIR/bzImage" 2 reboot 0 "acpi=off noapictimer"
 exit $guest_fail

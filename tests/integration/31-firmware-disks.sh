@@ -59,8 +59,8 @@ disk_boot() {
 	else
 		notok "$name: no 'Command line: BOOT_IMAGE=$image ...' from the kernel"
 	fi
-	check_eq "$name: /init ran" "$(vt_val "$name" marker)" "$TOKEN-$name"
-	check_eq "$name: CPUs" "$(vt_val "$name" cpus)" "$cpus"
+	check_eq "$name: /init ran" "$(vt_get "$WORK/$name.console" marker)" "$TOKEN-$name"
+	check_eq "$name: CPUs" "$(vt_get "$WORK/$name.console" cpus)" "$cpus"
 	acpi_dmesg_clean "$name"
 	acpi_timers_ok "$name" "$extra"
 	if [ "$acpi" = 1 ]; then
@@ -69,12 +69,12 @@ disk_boot() {
 		else
 			notok "$name: no 'ACPI: RSDP 0x...F.... (v02 VIREO )' line"
 		fi
-		check_eq "$name: DSDT OEM ID" "$(vt_val "$name" dsdt_oem)" "VIREO "
+		check_eq "$name: DSDT OEM ID" "$(vt_get "$WORK/$name.console" dsdt_oem)" "VIREO "
 		acpi_tables_match "$name" "$WORK/tables"
-		check_eq "$name: SCI" "$(vt_val "$name" irq9)" "IO-APIC 9-fasteoi acpi"
+		check_eq "$name: SCI" "$(vt_get "$WORK/$name.console" irq9)" "IO-APIC 9-fasteoi acpi"
 	else
 		# SeaBIOS's own MP table (it builds one, vireo's is for direct boot only)
-		check_eq "$name: no ACPI tables" "$(vt_val "$name" tables)" ""
+		check_eq "$name: no ACPI tables" "$(vt_get "$WORK/$name.console" tables)" ""
 		if grep -qE '^VT-LOG: .*found SMP MP-table at \[mem 0x000f[0-9a-f]{4}' "$c" &&
 			grep -qE "^VT-LOG: .*Processors: $cpus\$" "$c"; then
 			ok "$name: the kernel used SeaBIOS's MP table ($cpus processors)"

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: MIT
 # Checks shared by the ACPI suites (26-acpi-linux, 31-firmware-disks) on what
-# tests/guest/init-acpi.sh reported; sourced after lib/guest.sh (ok, notok, check_eq, vt_val).
+# tests/guest/init-acpi.sh reported; sourced after lib/guest.sh (ok, notok, check_eq, vt_get).
 
 # NAME: dmesg had no line the suites forbid (VT-DMESG), and /init really scanned it.
 acpi_dmesg_clean() {
 	local name=$1 c=$WORK/$1.console scanned
-	scanned=$(vt_val "$name" dmesg_scanned)
+	scanned=$(vt_get "$WORK/$name.console" dmesg_scanned)
 	if [ "${scanned:-0}" -lt 100 ]; then
 		notok "$name: /init scanned ${scanned:-no} dmesg lines"
 	elif grep -q '^VT-DMESG: ' "$c"; then
@@ -27,19 +27,19 @@ acpi_timers_ok() {
 	else
 		notok "$name: no '..TIMER: ... apic1=0 pin1=2' line"
 	fi
-	check_eq "$name: IRQ 0 in /proc/interrupts" "$(vt_val "$name" irq0)" "IO-APIC 2-edge timer"
-	n=$(vt_val "$name" irq0_count)
+	check_eq "$name: IRQ 0 in /proc/interrupts" "$(vt_get "$WORK/$name.console" irq0)" "IO-APIC 2-edge timer"
+	n=$(vt_get "$WORK/$name.console" irq0_count)
 	if [ "${n:-0}" -gt 0 ]; then ok "$name: the PIT interrupted ($n)"; else notok "$name: IRQ 0 count '$n'"; fi
-	check_eq "$name: sleep 1 returned" "$(vt_val "$name" slept)" 1
+	check_eq "$name: sleep 1 returned" "$(vt_get "$WORK/$name.console" slept)" 1
 	if [[ " $cmdline " == *" noapictimer "* ]]; then
-		n=$(vt_val "$name" irq0_delta)
+		n=$(vt_get "$WORK/$name.console" irq0_delta)
 		if [ "${n:-0}" -gt 0 ]; then
 			ok "$name: the PIT ticked through IOAPIC pin 2 during sleep 1 ($n)"
 		else
 			notok "$name: IRQ 0 delta during sleep 1 '$n'"
 		fi
 	else
-		n=$(vt_val "$name" loc_delta)
+		n=$(vt_get "$WORK/$name.console" loc_delta)
 		if [ "${n:-0}" -gt 0 ]; then ok "$name: LAPIC timer ticked during sleep 1 ($n)"; else notok "$name: LOC delta '$n'"; fi
 	fi
 }
@@ -49,7 +49,7 @@ acpi_tables_match() {
 	local name=$1 dir=$2 s lc
 	for s in DSDT APIC MCFG; do
 		lc=$(echo "$s" | tr A-Z a-z)
-		check_eq "$name: the guest's $s is acpi-dump's" "$(vt_val "$name" ${lc}_md5)" \
+		check_eq "$name: the guest's $s is acpi-dump's" "$(vt_get "$WORK/$name.console" ${lc}_md5)" \
 			"$(md5sum <"$dir/$s.dat" | cut -d' ' -f1)"
 	done
 }
