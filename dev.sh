@@ -15,9 +15,10 @@ PKGS=(gcc libc6-dev pkg-config meson ninja-build liburing-dev
       clang lld libclang-rt-14-dev llvm
       seabios qemu-system-x86 qemu-system-common qemu-utils
       busybox-static cpio gzip fio hyperfine python3 e2fsprogs util-linux procps kmod
-      libvncserver-dev libpng-dev vncsnapshot python3-pil syslinux syslinux-common mtools dosfstools
-      libdrm-dev
-      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3-yaml python3-jsonschema)
+      libvncserver-dev libpng-dev vncsnapshot python3-pil libdrm-dev
+      libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3-yaml python3-jsonschema
+      acpica-tools syslinux syslinux-common extlinux grub-pc-bin grub-common mtools dosfstools
+      fdisk)
 # Extra packages to build the guest kernel when ../shared/guest is absent.
 KERNEL_PKGS=(linux-source-6.12 make bc bison flex libelf-dev libssl-dev lz4 xz-utils)
 

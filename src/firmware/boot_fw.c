@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <asm/e820.h>
+#include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
 #include "base/log.h"
 #include "firmware/boot_fw.h"
@@ -130,7 +131,8 @@ int fw_cfg_populate(struct fwcfg *fw, uint64_t ram_below_4g, uint64_t ram_above_
 	    (r = fwcfg_add_u16(fw, FW_CFG_MAX_CPUS, (uint16_t)nr_cpus)) ||
 	    /* SeaBIOS reads this as "etc/show-boot-menu": no menu, no F12 wait. */
 	    (r = fwcfg_add_u16(fw, FW_CFG_BOOT_MENU, 0)) ||
-	    /* ISA IRQ 0 is wired to IOAPIC pin 2 (as in the MP table): MADT override. */
+	    /* ISA IRQ 0 is on IOAPIC pin 2 (kvm.c routes the PIT's GSI 0 there): SeaBIOS's MP
+	     * table says so when it builds one. */
 	    (r = fwcfg_add_u32(fw, FWCFG_X86_IRQ0_OVERRIDE, 1)))
 		return r;
 
@@ -155,6 +157,15 @@ int fw_cfg_populate(struct fwcfg *fw, uint64_t ram_below_4g, uint64_t ram_above_
 	    (r = fw_add_file_u32(fw, "etc/boot-fail-wait", FW_BOOT_FAIL_WAIT_MS)))
 		return r;
 	if (fs && fs->serial_console && (r = fw_add_file_u16(fw, "etc/sercon-port", FW_SERCON_PORT)))
+		return r;
+	/* vireo's ACPI tables, the same as a direct boot gets; SeaBIOS links them with the
+	 * loader commands and then builds none of its own. */
+	if (fs && fs->acpi &&
+	    ((r = fwcfg_add_file(fw, ACPI_FILE_TABLES, fs->acpi->tables, fs->acpi->tables_len,
+				 NULL)) ||
+	     (r = fwcfg_add_file(fw, ACPI_FILE_RSDP, fs->acpi->rsdp, ACPI_RSDP_LEN, NULL)) ||
+	     (r = fwcfg_add_file(fw, ACPI_FILE_LOADER, fs->acpi->loader, fs->acpi->loader_len,
+				 NULL))))
 		return r;
 	for (unsigned i = 0; fs && i < fs->nr_files; i++)
 		if ((r = fwcfg_add_file(fw, fs->files[i].name, fs->files[i].data, fs->files[i].len,

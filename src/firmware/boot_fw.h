@@ -28,6 +28,7 @@
 
 struct vm;
 struct fwcfg;
+struct acpi_tables;
 
 #define FW_IMAGE_MIN (64 * 1024)
 #define FW_IMAGE_MAX (16 * 1024 * 1024)
@@ -51,6 +52,9 @@ struct fw_setup {
 	bool serial_console;      /* "etc/sercon-port" = COM1: SeaBIOS's screen output on 0x3F8 */
 	const struct fw_file *files; /* extra files (copied), nr_files of them */
 	unsigned nr_files;
+	/* ACPI tables for "etc/table-loader", "etc/acpi/tables", "etc/acpi/rsdp" (copied), or NULL
+	 * to let SeaBIOS build its own. */
+	const struct acpi_tables *acpi;
 };
 
 /* Check the image without a VM (machine_prepare): readable, a multiple of 64 KiB between

@@ -117,14 +117,37 @@ static int kvm_commit_routes_locked(struct kvm *kvm)
 	return 0;
 }
 
-static void kvm_route_irqchip(struct kvm *kvm, uint32_t gsi, uint32_t chip, uint32_t pin)
+static void kvm_route_irqchip(struct kvm_irq_routing *routes, uint32_t gsi, uint32_t chip,
+			      uint32_t pin)
 {
-	struct kvm_irq_routing_entry *e = &kvm->routes->entries[kvm->routes->nr++];
+	struct kvm_irq_routing_entry *e = &routes->entries[routes->nr++];
 	memset(e, 0, sizeof(*e));
 	e->gsi = gsi;
 	e->type = KVM_IRQ_ROUTING_IRQCHIP;
 	e->u.irqchip.irqchip = chip;
 	e->u.irqchip.pin = pin;
+}
+
+/* The routing is a PC's (docs/acpi.md, "Interrupt routing"): GSI 0, which KVM's in-kernel PIT
+ * raises, goes to PIC master pin 0 and IOAPIC pin 2, as ISA IRQ 0 is wired on a PC and as the
+ * MADT (interrupt source override IRQ 0 -> GSI 2), the MP table and SeaBIOS's own tables
+ * (fw_cfg IRQ0_OVERRIDE) say. GSI 2 is not routed: the PIC cascade has no ISA device, and a
+ * second route to IOAPIC pin 2 would make KVM report that pin's EOIs for GSI 2, so the PIT
+ * would never see its interrupt acknowledged and stop ticking. The other GSIs 1-15 go to their
+ * PIC pin and the IOAPIC pin of the same number, 16-23 to the IOAPIC only. */
+void kvm_routes_init_pc(struct kvm_irq_routing *routes)
+{
+	routes->nr = 0;
+	routes->flags = 0;
+	for (uint32_t gsi = 0; gsi < KVM_IRQCHIP_PINS; gsi++) {
+		if (gsi == KVM_GSI_CASCADE)
+			continue;
+		if (gsi < 8)
+			kvm_route_irqchip(routes, gsi, KVM_IRQCHIP_PIC_MASTER, gsi);
+		else if (gsi < 16)
+			kvm_route_irqchip(routes, gsi, KVM_IRQCHIP_PIC_SLAVE, gsi - 8);
+		kvm_route_irqchip(routes, gsi, KVM_IRQCHIP_IOAPIC, kvm_gsi_ioapic_pin(gsi));
+	}
 }
 
 int kvm_create_vm(struct kvm *kvm, const char **why)
@@ -152,21 +175,14 @@ int kvm_create_vm(struct kvm *kvm, const char **why)
 		*why = "KVM_CREATE_PIT2 failed";
 		return -errno;
 	}
-	/* The routing table mirrors KVM's default (GSI 0-15 on both PICs and the IOAPIC pin of
-	 * the same number, 16-23 on the IOAPIC) and grows with MSI routes. */
+	/* The PC routing (kvm_routes_init_pc), then MSI routes as devices ask for them. */
 	kvm->routes = calloc(1, sizeof(*kvm->routes) +
 					KVM_MAX_ROUTES * sizeof(struct kvm_irq_routing_entry));
 	if (!kvm->routes) {
 		*why = "out of memory";
 		return -ENOMEM;
 	}
-	for (uint32_t gsi = 0; gsi < KVM_IRQCHIP_PINS; gsi++) {
-		if (gsi < 8)
-			kvm_route_irqchip(kvm, gsi, KVM_IRQCHIP_PIC_MASTER, gsi);
-		else if (gsi < 16)
-			kvm_route_irqchip(kvm, gsi, KVM_IRQCHIP_PIC_SLAVE, gsi - 8);
-		kvm_route_irqchip(kvm, gsi, KVM_IRQCHIP_IOAPIC, gsi);
-	}
+	kvm_routes_init_pc(kvm->routes);
 	kvm->next_gsi = KVM_IRQCHIP_PINS;
 	pthread_mutex_lock(&kvm->routes_lock);
 	int r = kvm_commit_routes_locked(kvm);

@@ -14,6 +14,13 @@
 
 #define KVM_MAX_ROUTES 1024
 #define KVM_IRQCHIP_PINS 24 /* GSIs 0..23: PIC + IOAPIC */
+#define KVM_GSI_CASCADE 2    /* not routed: see kvm_create_vm() */
+
+/* The IOAPIC pin of irqchip GSI 0..23: the PC wiring, ISA IRQ 0 (the PIT) on pin 2. */
+static inline uint32_t kvm_gsi_ioapic_pin(uint32_t gsi)
+{
+	return gsi == 0 ? 2 : gsi;
+}
 
 struct kvm {
 	int sys_fd;
@@ -32,7 +39,8 @@ struct kvm {
 /* Open /dev/kvm, check the API version and every capability vireo uses. Does not create a VM.
  * On failure *why names the problem (static string). */
 int kvm_open(struct kvm *kvm, const char **why) WUR;
-/* Create the VM: TSS and identity-map addresses, in-kernel irqchip, PIT2, default routing. */
+/* Create the VM: TSS and identity-map addresses, in-kernel irqchip, PIT2, the PC's GSI routing
+ * (GSI 0 -> PIC pin 0 + IOAPIC pin 2, GSI 2 unrouted, GSI n -> pin n otherwise). */
 int kvm_create_vm(struct kvm *kvm, const char **why) WUR;
 void kvm_close(struct kvm *kvm);
 
@@ -51,6 +59,10 @@ int kvm_signal_msi(struct kvm *kvm, uint64_t addr, uint32_t data) WUR;
 int kvm_irqfd(struct kvm *kvm, int fd, uint32_t gsi, bool assign) WUR;
 /* ioeventfd on a PIO port or MMIO address; len 0 matches any width (MMIO only). */
 int kvm_ioeventfd(struct kvm *kvm, int fd, uint64_t addr, uint32_t len, bool pio, bool assign) WUR;
+
+/* Fill `routes` (room for at least 2 * KVM_IRQCHIP_PINS entries) with the irqchip routes of a
+ * PC: see kvm.c. Exported for the unit tests. */
+void kvm_routes_init_pc(struct kvm_irq_routing *routes);
 
 /* True when /dev/kvm is served by the kvm_pvm module (no VT-x/AMD-V). */
 bool kvm_host_is_pvm(void);

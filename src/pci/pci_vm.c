@@ -35,8 +35,6 @@ const struct pci_kvm_ops pci_kvm_ops_real = {
     .ioeventfd = pk_ioeventfd,
 };
 
-#define PCI_MMIO64_SIZE (64ULL * GiB)
-
 static void pci_bus_destroy_cb(void *opaque)
 {
 	pci_bus_destroy(opaque);
@@ -44,7 +42,6 @@ static void pci_bus_destroy_cb(void *opaque)
 
 int pci_bus_create(struct vm *vm, struct pci_bus **out)
 {
-	uint64_t top = LAYOUT_RAM_ABOVE_4G_START + vm->ram_above_4g;
 	struct pci_bus_params p = {
 	    .pio = &vm->pio,
 	    .mmio = &vm->mmio,
@@ -55,8 +52,8 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out)
 	    .ecam_size = LAYOUT_ECAM_SIZE,
 	    .mmio32_start = LAYOUT_PCI_MMIO32_START,
 	    .mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-	    .mmio64_start = ALIGN_UP(top, GiB),
-	    .mmio64_size = PCI_MMIO64_SIZE,
+	    .mmio64_start = layout_pci_mmio64_start(vm->ram_size),
+	    .mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
 	};
 	struct pci_bus *bus;
 	int r = pci_bus_create_params(&p, &bus);

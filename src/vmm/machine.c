@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "arch/x86/acpi.h"
 #include "arch/x86/arch.h"
 #include "arch/x86/layout.h"
 #include "backends/chardev.h"
+#include "devices/acpi_pm.h"
 #include "devices/cmos_rtc.h"
 #include "devices/i8042.h"
 #include "devices/post.h"
@@ -39,6 +41,7 @@ struct machine {
 	struct pci_bus *pci;
 	struct reset_cf9 *cf9;
 	struct machine_display *md; /* --gpu, --input, --display */
+	struct acpi_pm *pm; /* owned by the VM */
 	struct vm *vm;
 	bool serial_append; /* a reboot in place: keep the serial file's earlier output */
 	/* Registered by the devices that provide them (ACPI PM, balloon). */
@@ -90,6 +93,17 @@ static void machine_on_reset(void *opaque)
 	vm_request_stop(vm, VM_EXIT_OK, "guest requested reset");
 }
 
+static void machine_on_poweroff(void *opaque)
+{
+	struct vm *vm = opaque;
+	vm_request_stop(vm, VM_EXIT_OK, "guest powered off (ACPI S5)");
+}
+
+static void machine_press_acpi_button(void *opaque)
+{
+	acpi_pm_press_power_button(opaque);
+}
+
 
 static void destroy_chardev(void *p)
 {
@@ -114,6 +128,10 @@ static void destroy_cmos(void *p)
 static void destroy_cf9(void *p)
 {
 	reset_cf9_destroy(p);
+}
+static void destroy_acpi_pm(void *p)
+{
+	acpi_pm_destroy(p);
 }
 
 /* Register a freshly created device for teardown, or destroy it at once on failure. */
@@ -156,6 +174,11 @@ static int build_platform(struct machine *m, struct vm *vm, char *err, size_t er
 	r = cmos_rtc_create(&vm->pio, vm->ram_below_4g, vm->ram_above_4g, cfg->cpus, &cmos);
 	if (r < 0 || (r = own(vm, "cmos", cmos, destroy_cmos, err, errlen)) < 0)
 		goto fail;
+	r = acpi_pm_create(&vm->pio, LAYOUT_PIO_ACPI_PM, vm_irq_line(vm, LAYOUT_IRQ_SCI),
+			   machine_on_poweroff, vm, &m->pm);
+	if (r < 0 || (r = own(vm, "acpi-pm", m->pm, destroy_acpi_pm, err, errlen)) < 0)
+		goto fail;
+	machine_set_power_button(m, machine_press_acpi_button, m->pm);
 	return 0;
 fail:
 	if (!err[0])
@@ -195,31 +218,45 @@ static int build_pci(struct machine *m, struct vm *vm, int *boot_slot, char *err
 	return 0;
 }
 
-int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
+/* What the ACPI tables describe: this machine (layout.h, the PCI windows, the PM block). */
+void machine_acpi_params(unsigned nr_cpus, uint64_t mem_size, struct acpi_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->nr_cpus = nr_cpus;
+	p->ecam_gpa = LAYOUT_ECAM_GPA;
+	p->ecam_buses = (unsigned)(LAYOUT_ECAM_SIZE / MiB);
+	p->mmio32_start[0] = LAYOUT_PCI_MMIO32_START;
+	p->mmio32_end[0] = LAYOUT_PCI_MMIO32_START + LAYOUT_PCI_MMIO32_SIZE;
+	p->mmio32_start[1] = LAYOUT_PCI_MMIO32_HIGH_START;
+	p->mmio32_end[1] = LAYOUT_PCI_MMIO32_HIGH_END;
+	p->mmio64_start = layout_pci_mmio64_start(mem_size);
+	p->mmio64_end = p->mmio64_start + LAYOUT_PCI_MMIO64_SIZE;
+	p->pm_base = LAYOUT_PIO_ACPI_PM;
+	p->sci_irq = LAYOUT_IRQ_SCI;
+	p->pci_intx_gsi = pci_slot_irq;
+}
+
+static int build_boot(struct machine *m, struct vm *vm, const struct acpi_tables *acpi,
+		      int boot_slot, char *err, size_t errlen)
 {
 	const struct vm_config *cfg = m->cfg;
-	int boot_slot;
 	int r;
 
-	err[0] = '\0';
-	m->vm = vm;
-	if ((r = build_platform(m, vm, err, errlen)) < 0)
-		return r;
-	if ((r = build_pci(m, vm, &boot_slot, err, errlen)) < 0)
-		return r;
-	if ((r = machine_display_build(m->md, vm, m->pci, err, errlen)) < 0)
-		return r;
-
 	if (m->have_plan) {
-		struct boot_mem_info mi = {vm->ram_below_4g, vm->ram_above_4g};
+		if (acpi->tables_len > LAYOUT_ACPI_TABLES_MAX) {
+			snprintf(err, errlen, "acpi: the tables (%u bytes) do not fit at 0x%llx",
+				 acpi->tables_len, LAYOUT_ACPI_TABLES_GPA);
+			return -ENOSPC;
+		}
+		r = acpi_write(acpi, &vm->mem, LAYOUT_ACPI_TABLES_GPA, LAYOUT_ACPI_RSDP_GPA, err,
+			       errlen);
+		if (r < 0)
+			return r;
+		struct boot_mem_info mi = {vm->ram_below_4g, vm->ram_above_4g, LAYOUT_ACPI_RSDP_GPA};
+		/* (writes the MP table too, for guests booted with acpi=off) */
 		r = x86_boot_load(&m->plan, &vm->mem, &mi, cfg->cpus, &vm->boot, err, errlen);
 		if (r < 0)
 			return r;
-		r = x86_mptable_write(&vm->mem, cfg->cpus);
-		if (r < 0) {
-			snprintf(err, errlen, "mptable: %s", strerror(-r));
-			return r;
-		}
 		/* The kernel is in guest RAM now: drop the file's copy (up to tens of MiB of VMM
 		 * RSS for the whole run otherwise). */
 		x86_boot_plan_fini(&m->plan);
@@ -232,11 +269,41 @@ int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
 		.boot_pci_dev = boot_slot,
 		.boot_pci_fn = 0,
 		.serial_console = true,
+		.acpi = acpi,
 	};
 	struct fw_file files[1];
 	fs.files = files;
 	fs.nr_files = machine_display_fw_files(m->md, files, 1);
 	return fw_boot_setup(vm, &fs, &vm->boot, err, errlen);
+}
+
+int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *cfg = m->cfg;
+	struct acpi_params ap;
+	struct acpi_tables acpi;
+	int boot_slot;
+	int r;
+
+	err[0] = '\0';
+	m->vm = vm;
+	if ((r = build_platform(m, vm, err, errlen)) < 0)
+		return r;
+	if ((r = build_pci(m, vm, &boot_slot, err, errlen)) < 0)
+		return r;
+	if ((r = machine_display_build(m->md, vm, m->pci, err, errlen)) < 0)
+		return r;
+
+	machine_acpi_params(cfg->cpus, vm->ram_size, &ap);
+	r = acpi_build(&ap, &acpi);
+	if (r < 0) {
+		snprintf(err, errlen, "acpi: cannot build the tables for %u CPUs: %s", cfg->cpus,
+			 strerror(-r));
+		return r;
+	}
+	r = build_boot(m, vm, &acpi, boot_slot, err, errlen);
+	acpi_tables_fini(&acpi);
+	return r;
 }
 
 int machine_power_button(struct machine *m)

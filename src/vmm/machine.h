@@ -15,6 +15,7 @@
 struct vm;
 struct machine;
 struct chardev;
+struct acpi_params;
 
 int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err,
 		    size_t errlen) WUR;
@@ -35,6 +36,9 @@ void machine_keep_serial_output(struct machine *m);
 /* The serial console's host side (COM1), for `vireo console`; NULL before machine_build. */
 struct chardev *machine_console(struct machine *m);
 
+/* The ACPI description of this machine for nr_cpus vCPUs and mem_size bytes of RAM (what
+ * machine_build hands to acpi_build; exported for tools/tests that dump the tables). */
+void machine_acpi_params(unsigned nr_cpus, uint64_t mem_size, struct acpi_params *p);
 /* Restore host state (terminal) now; safe to call more than once. */
 void machine_restore_host(struct machine *m);
 void machine_destroy(struct machine *m);

@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (x86_boot_prepare(path, NULL, "console=ttyS0", FUZZ_MEM, &plan, err, sizeof(err)) == 0) {
 		struct guest_mem gm;
-		struct boot_mem_info mi = {FUZZ_MEM, 0};
+		struct boot_mem_info mi = {FUZZ_MEM, 0, 0};
 		struct boot_entry entry;
 		void *ram = calloc(1, FUZZ_MEM);
 		if (!ram)

@@ -87,7 +87,7 @@ static void expect_fail(const char *kernel, const char *initrd, const char *cmdl
 
 static void check_e820(uint64_t mem)
 {
-	struct boot_mem_info mi = {layout_ram_below_4g(mem), layout_ram_above_4g(mem)};
+	struct boot_mem_info mi = {layout_ram_below_4g(mem), layout_ram_above_4g(mem), 0};
 	struct boot_e820_entry e[32];
 	int n = x86_e820_build(&mi, e, ARRAY_SIZE(e));
 	uint64_t usable = 0;
@@ -179,7 +179,7 @@ static void check_mptable(unsigned cpus)
 	memcpy(&lapic, t + 36, 4);
 	CHECK_EQ(lapic, LAYOUT_LAPIC_GPA);
 
-	unsigned ncpu = 0, nbsp = 0, nioapic = 0, nirq = 0, nbus = 0;
+	unsigned ncpu = 0, nbsp = 0, nioapic = 0, nirq = 0, nbus = 0, irq0 = 0;
 	size_t off = 44;
 	for (unsigned i = 0; i < count; i++) {
 		REQUIRE(off < len);
@@ -210,8 +210,12 @@ static void check_mptable(unsigned cpus)
 		case 3:
 			CHECK_EQ(t[off + 1], 0);          /* INT */
 			CHECK_EQ(t[off + 4], 1);          /* from the ISA bus */
-			CHECK_EQ(t[off + 7], t[off + 5]); /* ISA IRQ n -> INTIN n */
+			/* the PC wiring kvm.c routes: ISA IRQ 0 -> INTIN 2, IRQ n -> INTIN n */
+			CHECK_EQ(t[off + 7], t[off + 5] == 0 ? 2 : t[off + 5]);
+			CHECK_EQ(t[off + 6], cpus); /* the IOAPIC */
 			CHECK(t[off + 5] != 2);
+			if (t[off + 5] == 0)
+				irq0++;
 			nirq++;
 			off += 8;
 			break;
@@ -229,6 +233,7 @@ static void check_mptable(unsigned cpus)
 	CHECK_EQ(nioapic, 1);
 	CHECK_EQ(nbus, 2);
 	CHECK_EQ(nirq, 15); /* ISA IRQs 0, 1, 3..15 */
+	CHECK_EQ(irq0, 1);
 	tb_fake_gm_free(gm);
 }
 
@@ -407,7 +412,7 @@ TEST(boot_bzimage_load)
 	CHECK_EQ(plan.cmdline_max, 2047);
 
 	struct guest_mem *gm = tb_fake_gm(mem, 0xaa);
-	struct boot_mem_info mi = {mem, 0};
+	struct boot_mem_info mi = {mem, 0, LAYOUT_ACPI_RSDP_GPA};
 	struct boot_entry out;
 	r = x86_boot_load(&plan, gm, &mi, 2, &out, err, sizeof(err));
 	if (r < 0)
@@ -437,6 +442,7 @@ TEST(boot_bzimage_load)
 	CHECK_EQ(bp->hdr.cmd_line_ptr, LAYOUT_CMDLINE_GPA);
 	CHECK_EQ(bp->ext_cmd_line_ptr, 0);
 	CHECK_STR((const char *)gm_ptr(gm, bp->hdr.cmd_line_ptr, sizeof(CMDLINE)), CMDLINE);
+	CHECK_EQ(bp->acpi_rsdp_addr, LAYOUT_ACPI_RSDP_GPA);
 
 	uint64_t rd = bp->hdr.ramdisk_image | (uint64_t)bp->ext_ramdisk_image << 32;
 	CHECK_EQ(bp->hdr.ramdisk_size, sizeof(blob));
@@ -486,7 +492,7 @@ TEST(boot_vmlinux_pvh_load)
 	CHECK(plan.entry >= plan.segs[0].gpa && plan.entry < plan.segs[0].gpa + plan.segs[0].memsz);
 
 	struct guest_mem *gm = tb_fake_gm(mem, 0xaa);
-	struct boot_mem_info mi = {mem, 0};
+	struct boot_mem_info mi = {mem, 0, LAYOUT_ACPI_RSDP_GPA};
 	struct boot_entry out;
 	r = x86_boot_load(&plan, gm, &mi, 1, &out, err, sizeof(err));
 	if (r < 0)
@@ -514,6 +520,7 @@ TEST(boot_vmlinux_pvh_load)
 	REQUIRE(si);
 	CHECK_EQ(si->magic, XEN_HVM_START_MAGIC_VALUE);
 	CHECK_EQ(si->version, 1);
+	CHECK_EQ(si->rsdp_paddr, LAYOUT_ACPI_RSDP_GPA);
 	CHECK_STR((const char *)gm_ptr(gm, si->cmdline_paddr, sizeof(CMDLINE)), CMDLINE);
 	CHECK_EQ(si->nr_modules, 1);
 	const struct hvm_modlist_entry *mod = gm_ptr(gm, si->modlist_paddr, sizeof(*mod));
@@ -552,7 +559,7 @@ TEST(boot_elf64_load)
 	CHECK_EQ(plan.entry, TB_ELF_PADDR);
 
 	struct guest_mem *gm = tb_fake_gm(mem, 0xaa);
-	struct boot_mem_info mi = {mem, 0};
+	struct boot_mem_info mi = {mem, 0, 0};
 	struct boot_entry out;
 	REQUIRE(x86_boot_load(&plan, gm, &mi, 1, &out, err, sizeof(err)) == 0);
 	CHECK_EQ(out.kind, BOOT_ELF64);
@@ -615,7 +622,7 @@ TEST(boot_load_checks_ram_layout)
 	char err[256] = "";
 	REQUIRE(x86_boot_prepare(elf, NULL, "", 8 * MiB, &plan, err, sizeof(err)) == 0);
 	struct guest_mem *gm = tb_fake_gm(2 * MiB, 0);
-	struct boot_mem_info mi = {2 * MiB, 0};
+	struct boot_mem_info mi = {2 * MiB, 0, 0};
 	struct boot_entry out;
 	CHECK(x86_boot_load(&plan, gm, &mi, 1, &out, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "needs RAM") != NULL);

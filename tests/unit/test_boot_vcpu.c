@@ -296,7 +296,7 @@ static void run_payload(const uint8_t *code, size_t len, bool pvh, uint32_t want
 	REQUIRE(tb_write_elf(path, code, len, pvh) == 0);
 	struct x86_boot_plan plan;
 	struct boot_entry entry;
-	struct boot_mem_info mi = {MEM_SIZE, 0};
+	struct boot_mem_info mi = {MEM_SIZE, 0, 0};
 	REQUIRE(x86_boot_prepare(path, NULL, "payload", MEM_SIZE, &plan, err, sizeof(err)) == 0);
 	CHECK_EQ(plan.kind, pvh ? BOOT_PVH : BOOT_ELF64);
 	REQUIRE(x86_boot_load(&plan, &f.gm, &mi, 1, &entry, err, sizeof(err)) == 0);

@@ -10,6 +10,8 @@
 #include "firmware/fw_cfg.h"
 #include "firmware/debugcon.h"
 #include "firmware/boot_fw.h"
+#include "arch/x86/acpi.h"
+#include "vmm/machine.h"
 #include "base/util.h"
 
 #define RAM_SIZE (64 * 1024)
@@ -445,6 +447,39 @@ TEST(fw_populate_items)
 	CHECK_EQ(len, 3 * 20);
 	CHECK(fw_cfg_populate(f.fw, 512 * MiB, 0, 0, &fs2) < 0);
 	fx_fini(&f);
+}
+
+/* The ACPI tables go to SeaBIOS as QEMU's three files, byte for byte as built. */
+TEST(fw_populate_acpi_files)
+{
+	struct fx f;
+	struct acpi_params p;
+	struct acpi_tables t;
+	machine_acpi_params(2, 512 * MiB, &p);
+	REQUIRE(acpi_build(&p, &t) == 0);
+	REQUIRE(fx_init(&f) == 0);
+	struct fw_setup fs = {.firmware = "x", .boot_pci_dev = FW_BOOT_NONE, .acpi = &t};
+	REQUIRE(fw_cfg_populate(f.fw, 512 * MiB, 0, 2, &fs) == 0);
+	static uint8_t buf[16384];
+	uint32_t len = 0;
+	REQUIRE(read_named(&f, ACPI_FILE_TABLES, buf, sizeof(buf), &len) == 0);
+	CHECK_EQ(len, t.tables_len);
+	CHECK(memcmp(buf, t.tables, len) == 0);
+	REQUIRE(read_named(&f, ACPI_FILE_RSDP, buf, sizeof(buf), &len) == 0);
+	CHECK_EQ(len, ACPI_RSDP_LEN);
+	CHECK(memcmp(buf, t.rsdp, len) == 0);
+	REQUIRE(read_named(&f, ACPI_FILE_LOADER, buf, sizeof(buf), &len) == 0);
+	CHECK_EQ(len, t.loader_len);
+	CHECK(memcmp(buf, t.loader, len) == 0);
+	fx_fini(&f);
+
+	/* without tables SeaBIOS builds its own: no loader file */
+	REQUIRE(fx_init(&f) == 0);
+	fs.acpi = NULL;
+	REQUIRE(fw_cfg_populate(f.fw, 512 * MiB, 0, 2, &fs) == 0);
+	CHECK(read_named(&f, ACPI_FILE_LOADER, buf, sizeof(buf), &len) < 0);
+	fx_fini(&f);
+	acpi_tables_fini(&t);
 }
 
 TEST(fw_bootorder_format)

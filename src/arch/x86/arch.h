@@ -33,6 +33,7 @@ struct boot_entry {
 struct boot_mem_info {
 	uint64_t ram_below_4g; /* RAM mapped at 0 .. ram_below_4g */
 	uint64_t ram_above_4g; /* RAM mapped at 4 GiB .. */
+	uint64_t rsdp_gpa;     /* the ACPI RSDP (boot_params.acpi_rsdp_addr, PVH rsdp_paddr); 0: none */
 };
 
 /*
@@ -111,8 +112,8 @@ int x86_initrd_place(const struct x86_boot_plan *plan, uint64_t ram_below_4g, ui
 int x86_e820_build(const struct boot_mem_info *mi, struct boot_e820_entry *out, unsigned max) WUR;
 
 /* Write the MP floating pointer and configuration table (nr_cpus processors, PCI bus 0,
- * ISA bus 1, the IOAPIC, ISA IRQ n on IOAPIC pin n (GSI n -> pin n as in kvm.c's routing),
- * LINT0 ExtINT / LINT1 NMI) at LAYOUT_MPTABLE_GPA (EBDA, 1 KiB: up to 40 CPUs).
+ * ISA bus 1, the IOAPIC, ISA IRQ 0 on IOAPIC pin 2 and IRQ n on pin n otherwise, as kvm.c
+ * routes them, LINT0 ExtINT / LINT1 NMI) at LAYOUT_MPTABLE_GPA (EBDA, 1 KiB: up to 40 CPUs).
  * Returns 0, -EINVAL (0 or > 254 CPUs), -ENOSPC (too many CPUs for the EBDA) or -EFAULT. */
 int x86_mptable_write(struct guest_mem *gm, unsigned nr_cpus) WUR;
 

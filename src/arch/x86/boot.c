@@ -200,7 +200,7 @@ static int load_initrd(const struct x86_boot_plan *plan, struct guest_mem *gm, u
 
 static int write_boot_params(const struct x86_boot_plan *plan, struct guest_mem *gm,
 			     const struct boot_e820_entry *e820, unsigned nr_e820,
-			     uint64_t initrd_gpa)
+			     uint64_t initrd_gpa, uint64_t rsdp_gpa)
 {
 	struct boot_params *bp = calloc(1, sizeof(*bp));
 	if (!bp)
@@ -212,6 +212,7 @@ static int write_boot_params(const struct x86_boot_plan *plan, struct guest_mem 
 	bp->hdr.ramdisk_size = (uint32_t)plan->initrd_size;
 	bp->ext_ramdisk_image = (uint32_t)(initrd_gpa >> 32);
 	bp->ext_ramdisk_size = (uint32_t)(plan->initrd_size >> 32);
+	bp->acpi_rsdp_addr = rsdp_gpa; /* boot protocol 2.14+; older kernels scan for it */
 	bp->e820_entries = (uint8_t)nr_e820;
 	memcpy(bp->e820_table, e820, nr_e820 * sizeof(*e820));
 	int r = gm_write(gm, LAYOUT_ZERO_PAGE_GPA, bp, sizeof(*bp));
@@ -271,7 +272,7 @@ int x86_boot_load(const struct x86_boot_plan *plan, struct guest_mem *gm,
 	out->rsp = LAYOUT_BOOT_STACK_GPA;
 	if (plan->kind == BOOT_PVH) {
 		r = x86_pvh_write(gm, e820, (unsigned)nr_e820, LAYOUT_CMDLINE_GPA, initrd_gpa,
-				  plan->initrd_size);
+				  plan->initrd_size, mi->rsdp_gpa);
 		if (r < 0)
 			return x86_boot_fail(err, errlen, r, "pvh: cannot write hvm_start_info");
 		out->rbx = LAYOUT_PVH_INFO_GPA;
@@ -279,7 +280,7 @@ int x86_boot_load(const struct x86_boot_plan *plan, struct guest_mem *gm,
 	}
 	r = x86_boot_pagetables_write(gm);
 	if (r == 0)
-		r = write_boot_params(plan, gm, e820, (unsigned)nr_e820, initrd_gpa);
+		r = write_boot_params(plan, gm, e820, (unsigned)nr_e820, initrd_gpa, mi->rsdp_gpa);
 	if (r < 0)
 		return x86_boot_fail(err, errlen, r, "boot: cannot write page tables or boot_params");
 	out->rsi = LAYOUT_ZERO_PAGE_GPA;

@@ -32,9 +32,11 @@ void x86_bzimage_fill_header(const struct x86_boot_plan *plan, struct boot_param
 int x86_boot_gdt_write(struct guest_mem *gm) WUR;
 int x86_boot_pagetables_write(struct guest_mem *gm) WUR;
 
-/* PVH hvm_start_info + module list + memory map at the LAYOUT_PVH_* addresses. */
+/* PVH hvm_start_info + module list + memory map at the LAYOUT_PVH_* addresses; rsdp_gpa 0:
+ * no ACPI. */
 int x86_pvh_write(struct guest_mem *gm, const struct boot_e820_entry *e820, unsigned nr_e820,
-		  uint64_t cmdline_gpa, uint64_t initrd_gpa, uint64_t initrd_size) WUR;
+		  uint64_t cmdline_gpa, uint64_t initrd_gpa, uint64_t initrd_size,
+		  uint64_t rsdp_gpa) WUR;
 
 /* The segment/control registers of an entry kind (fields other than those left untouched). */
 void x86_sregs_for_entry(enum boot_kind kind, struct kvm_sregs *s);

@@ -11,7 +11,8 @@
  *   0x0002_0000  kernel command line (up to 64 KiB)
  *   0x0009_fc00  EBDA: MP table
  *   0x000a_0000 - 0x000f_ffff  legacy hole (VGA, option ROMs, BIOS); no RAM in e820
- *                (0x9fc00-0x9ffff and 0xf0000-0xfffff reserved, the rest a gap)
+ *                (0x9fc00-0x9ffff and 0xe0000-0xfffff reserved, the rest a gap)
+ *   0x000e_0000  ACPI RSDP (where an OS scans for it), 0xe0040 the other ACPI tables
  *   0x0010_0000  kernel (bzImage protected-mode code / ELF segments at their p_paddr)
  *   ... RAM up to min(mem, 3 GiB)
  *   0xc000_0000 - 0xffff_ffff  32-bit MMIO hole: PCI MMIO32 window, ECAM, IOAPIC, LAPIC, BIOS ROM
@@ -48,7 +49,12 @@
 #define LAYOUT_EBDA_GPA 0x9fc00ULL
 #define LAYOUT_EBDA_SIZE 0x400ULL
 #define LAYOUT_MPTABLE_GPA LAYOUT_EBDA_GPA
-#define LAYOUT_BIOS_AREA_GPA 0xf0000ULL /* e820-reserved like a PC's BIOS segment */
+#define LAYOUT_BIOS_AREA_GPA 0xe0000ULL /* e820-reserved like a PC's BIOS area (E and F segments) */
+/* Direct boot: the ACPI tables (arch/x86/acpi.h) in the BIOS area, the RSDP first (16-byte
+ * aligned, inside the 0xE0000-0xFFFFF range Linux scans), the tables 64-byte aligned after it. */
+#define LAYOUT_ACPI_RSDP_GPA 0xe0000ULL
+#define LAYOUT_ACPI_TABLES_GPA 0xe0040ULL
+#define LAYOUT_ACPI_TABLES_MAX (0x100000ULL - LAYOUT_ACPI_TABLES_GPA)
 #define LAYOUT_LOW_RAM_END 0x9fc00ULL /* end of usable low RAM (EBDA above) */
 #define LAYOUT_LEGACY_HOLE_START 0xa0000ULL
 #define LAYOUT_LEGACY_HOLE_END 0x100000ULL
@@ -59,6 +65,12 @@
 #define LAYOUT_MMIO_HOLE_END 0x100000000ULL
 #define LAYOUT_PCI_MMIO32_START 0xc0000000ULL
 #define LAYOUT_PCI_MMIO32_SIZE 0x20000000ULL /* 512 MiB */
+/* Firmware (SeaBIOS) places BARs top-down below the IOAPIC; the host bridge's ACPI _CRS
+ * declares this second 32-bit window too (it lies between the ECAM and the IOAPIC). */
+#define LAYOUT_PCI_MMIO32_HIGH_START 0xf0000000ULL
+#define LAYOUT_PCI_MMIO32_HIGH_END LAYOUT_IOAPIC_GPA
+/* 64-bit BARs: after the top of RAM, 1 GiB aligned, 64 GiB long. */
+#define LAYOUT_PCI_MMIO64_SIZE (64ULL << 30)
 #define LAYOUT_ECAM_GPA 0xe0000000ULL
 #define LAYOUT_ECAM_SIZE 0x10000000ULL /* 256 buses */
 #define LAYOUT_IOAPIC_GPA 0xfec00000ULL
@@ -79,7 +91,14 @@ static inline uint64_t layout_ram_above_4g(uint64_t mem)
 	return mem > LAYOUT_MMIO_HOLE_START ? mem - LAYOUT_MMIO_HOLE_START : 0;
 }
 
+static inline uint64_t layout_pci_mmio64_start(uint64_t mem)
+{
+	uint64_t top = LAYOUT_RAM_ABOVE_4G_START + layout_ram_above_4g(mem);
+	return (top + (1ULL << 30) - 1) & ~((1ULL << 30) - 1);
+}
+
 #define LAYOUT_IRQ_SERIAL0 4
+#define LAYOUT_IRQ_SCI 9 /* ACPI SCI: ISA IRQ 9, level-triggered, active high */
 #define LAYOUT_PIO_SERIAL0 0x3f8
 #define LAYOUT_PIO_I8042 0x60
 #define LAYOUT_PIO_POST 0x80
@@ -89,5 +108,6 @@ static inline uint64_t layout_ram_above_4g(uint64_t mem)
 #define LAYOUT_PIO_FW_CFG_DMA 0x514
 #define LAYOUT_PIO_DEBUGCON 0x402
 #define LAYOUT_PIO_PCI_CONFIG 0xcf8
+#define LAYOUT_PIO_ACPI_PM 0x600 /* PM1a event (4), PM1a control (2), gap (2), PM timer (4) */
 
 #endif

@@ -5,9 +5,10 @@
  * guest scans in "the last KiB of base memory"):
  *   MP floating pointer (16 bytes), then the configuration table: header, one processor entry
  *   per vCPU (APIC ID = vCPU id, vCPU 0 the BSP), bus 0 PCI, bus 1 ISA, the IOAPIC (ID =
- *   nr_cpus), ISA IRQs 0, 1, 3-15 on the IOAPIC pin of the same number (vireo routes GSI n to
- *   IOAPIC pin n, as KVM's default routing does; the in-kernel PIT raises GSI 0), and
- *   LINT0 ExtINT / LINT1 NMI on every LAPIC.
+ *   nr_cpus), the ISA IRQs wired as on a PC: IRQ 0 (the PIT) on IOAPIC pin 2, IRQs 1 and 3-15
+ *   on the pin of the same number (kvm.c routes KVM GSI 0, which the in-kernel PIT raises, to
+ *   IOAPIC pin 2, and GSI n to pin n otherwise; the MADT says the same with an interrupt
+ *   source override), and LINT0 ExtINT / LINT1 NMI on every LAPIC.
  */
 #include <errno.h>
 #include <string.h>
@@ -157,7 +158,8 @@ int x86_mptable_write(struct guest_mem *gm, unsigned nr_cpus)
 	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++) {
 		if (irq == 2) /* the PIC cascade */
 			continue;
-		struct mp_int e = {MP_ENT_IOINT, MP_INT, 0, MP_BUS_ISA, irq, ioapic_id, irq};
+		uint8_t pin = irq == 0 ? 2 : irq;
+		struct mp_int e = {MP_ENT_IOINT, MP_INT, 0, MP_BUS_ISA, irq, ioapic_id, pin};
 		mp_put(&b, &e, sizeof(e));
 	}
 	struct mp_int lint0 = {MP_ENT_LINT, MP_EXTINT, 0, MP_BUS_ISA, 0, 0xff, 0};

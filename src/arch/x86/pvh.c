@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The PVH start of day structure (Xen public arch-x86/hvm/start_info.h, version 1): magic,
- * command line, one module (the initrd) and the memory map with e820 types.
+ * command line, one module (the initrd), the ACPI RSDP and the memory map with e820 types.
  */
 #include <errno.h>
 #include <string.h>
@@ -10,12 +10,13 @@
 #include "arch/x86/pvh.h"
 
 int x86_pvh_write(struct guest_mem *gm, const struct boot_e820_entry *e820, unsigned nr_e820,
-		  uint64_t cmdline_gpa, uint64_t initrd_gpa, uint64_t initrd_size)
+		  uint64_t cmdline_gpa, uint64_t initrd_gpa, uint64_t initrd_size, uint64_t rsdp_gpa)
 {
 	struct hvm_start_info si = {
 		.magic = XEN_HVM_START_MAGIC_VALUE,
 		.version = 1,
 		.cmdline_paddr = cmdline_gpa,
+		.rsdp_paddr = rsdp_gpa,
 		.memmap_paddr = LAYOUT_PVH_MEMMAP_GPA,
 		.memmap_entries = nr_e820,
 	};
