@@ -26,6 +26,7 @@ void cfg_fini(struct vm_config *cfg)
 		free(cfg->disks[i].path);
 		free(cfg->disks[i].vhost_user);
 	}
+	cfg_devices_fini(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -219,9 +220,10 @@ int cfg_validate(const struct vm_config *cfg, char *err, size_t errlen)
 			}
 		}
 	}
-	if (cfg->serial == SERIAL_FILE && (!cfg->serial_path || !*cfg->serial_path)) {
-		snprintf(err, errlen, "--serial file=: needs a path");
+	if ((cfg->serial == SERIAL_FILE || cfg->serial == SERIAL_SOCKET) &&
+	    (!cfg->serial_path || !*cfg->serial_path)) {
+		snprintf(err, errlen, "--serial: file= and socket= need a path");
 		return -EINVAL;
 	}
-	return 0;
+	return cfg_validate_devices(cfg, err, errlen);
 }

@@ -23,6 +23,7 @@
 #include "pci/virtio_pci.h"
 #include "virtio/virtio.h"
 #include "vmm/machine.h"
+#include "vmm/machine_devs.h"
 #include "vmm/vm.h"
 
 struct machine {
@@ -38,6 +39,7 @@ struct machine {
 	struct pci_bus *pci;
 	struct reset_cf9 *cf9;
 	struct vm *vm;
+	struct machine_devs devs; /* balloon, virtio console, vsock, rng */
 };
 
 int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err, size_t errlen)
@@ -66,6 +68,8 @@ int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err
 		if (r == 0)
 			m->nr_disks = i + 1;
 	}
+	if (r == 0)
+		r = mdevs_prepare(&m->devs, cfg, err, errlen);
 	if (r < 0) {
 		machine_destroy(m);
 		return r;
@@ -132,6 +136,8 @@ static int build_platform(struct machine *m, struct vm *vm, char *err, size_t er
 		return r;
 	if ((r = own(vm, "console", m->console, destroy_chardev, err, errlen)) < 0)
 		return r;
+	if (chardev_pty_path(m->console))
+		fprintf(stderr, "vireo: serial: %s\n", chardev_pty_path(m->console));
 	r = serial8250_create(&vm->pio, LAYOUT_PIO_SERIAL0, vm_irq_line(vm, LAYOUT_IRQ_SERIAL0),
 			      m->console, &uart);
 	if (r < 0 || (r = own(vm, "serial0", uart, destroy_serial, err, errlen)) < 0)
@@ -181,7 +187,7 @@ static int build_pci(struct machine *m, struct vm *vm, int *boot_slot, char *err
 		if (i == 0)
 			*boot_slot = virtio_pci_pci_dev(vp)->slot;
 	}
-	return 0;
+	return mdevs_build(&m->devs, m->cfg, vm, m->pci, err, errlen);
 }
 
 int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
@@ -223,6 +229,13 @@ void machine_restore_host(struct machine *m)
 {
 	if (m && m->console)
 		chardev_restore_terminal(m->console);
+	if (m)
+		mdevs_restore_host(&m->devs);
+}
+
+struct virtio_dev *machine_balloon(struct machine *m)
+{
+	return m ? m->devs.balloon : NULL;
 }
 
 void machine_destroy(struct machine *m)
@@ -232,6 +245,7 @@ void machine_destroy(struct machine *m)
 	for (unsigned i = 0; i < m->nr_disks; i++)
 		if (m->disks[i])
 			virtio_dev_destroy(m->disks[i]);
+	mdevs_fini(&m->devs);
 	if (m->have_plan)
 		x86_boot_plan_fini(&m->plan);
 	free(m);

@@ -13,6 +13,7 @@
 
 struct vm;
 struct machine;
+struct virtio_dev;
 
 int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err,
 		    size_t errlen) WUR;
@@ -21,5 +22,9 @@ int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen) WU
 /* Restore host state (terminal) now; safe to call more than once. */
 void machine_restore_host(struct machine *m);
 void machine_destroy(struct machine *m);
+/* The balloon device (NULL without --balloon): for the management API, which drives it with
+ * vbal_set_target() / vbal_get_info() (devices/virtio/balloon.h). Valid from machine_build
+ * until the VM is destroyed. */
+struct virtio_dev *machine_balloon(struct machine *m);
 
 #endif
