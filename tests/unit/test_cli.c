@@ -106,7 +106,7 @@ TEST(cli_bad_inputs_one_line_errors)
 		     (const char *[]){"--kernel", k, "--frobnicate", NULL});
 	expect_error("--memory: missing value", (const char *[]){"--kernel", k, "--memory", NULL});
 	expect_error("unexpected argument 'extra'", (const char *[]){"--kernel", k, "extra", NULL});
-	expect_error("--serial tty: expected stdio, none or file=PATH",
+	expect_error("--serial tty: expected stdio, none, file=PATH, socket=PATH or pty",
 		     (const char *[]){"--kernel", k, "--serial", "tty", NULL});
 	expect_error("--kernel given twice", (const char *[]){"--kernel", k, "--kernel", k, NULL});
 	expect_error("mutually exclusive",
