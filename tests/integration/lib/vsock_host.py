@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Host side of the vsock suites (52-virtio-vsock, 46-vhost-user-vsock) and bench/vsock.
+"""Host side of the vsock suites (70-virtio-vsock, 47-vhost-user-vsock) and bench/vsock.
 
 Speaks vireo's hybrid vsock protocol over its unix socket: a host connection writes
 "CONNECT <port>\\n" and reads "OK <host-port>\\n"; guest connections to host port P arrive on
