@@ -16,8 +16,8 @@ the listening socket "<uds>_P".
         sha256 the guest computed (its socat runs sha256sum per connection);
       - CONNECT to port 7777, where nothing listens: the socket must close without "OK";
       - CONNECT to port 6001 and say "bye": the guest ends its test.
-      Prints "key=value" lines (recv_digests, send_ok, send_fail, ..., refused) for the shell
-      script to check against what the guest printed.
+      Then checks all of it against what the guest printed ("VT: key=value" lines) and
+      prints TAP lines ("ok - ..." / "not ok - ..."); exit status 1 if any check failed.
 """
 import argparse
 import hashlib
@@ -191,9 +191,9 @@ def scenario(a):
     try:
         s, _ = connect(a.uds, 7777, a.timeout)
         s.close()
-        print("refused=no")
+        refused = False
     except ConnectionError:
-        print("refused=yes")
+        refused = True
     if not wait_for(a.log, r"^VT: waiting", a.timeout):
         print("bye=guest not waiting")
         return 1
@@ -204,7 +204,63 @@ def scenario(a):
         s.close()
     except (OSError, ConnectionError) as e:
         print("bye=error:%s" % e)
-    return 0
+    wait_for(a.log, r"^VT: done", a.timeout)
+    return check(a, n, got, want, ref, recv, refused)
+
+
+def vt_values(log):
+    vals = {}
+    with open(log, "rb") as f:
+        for line in f.read().decode("latin-1").replace("\r", "").splitlines():
+            m = re.match(r"^VT: (\w+)=(.*)$", line)
+            if m:
+                vals[m.group(1)] = m.group(2)
+    return vals
+
+
+def check(a, n, got, want, ref, recv, refused):
+    vt = vt_values(a.log)
+    fails = 0
+
+    def result(cond, what):
+        nonlocal fails
+        print("%s - %s" % ("ok" if cond else "not ok", what), flush=True)
+        fails += 0 if cond else 1
+
+    def num(key, default=-1):
+        try:
+            return int(vt.get(key, ""))
+        except ValueError:
+            return default
+
+    result(0 <= num("own_cid_tries") < 50,
+           "the guest reached its own listener at CID %s (vsock loopback: the CID the device "
+           "gave it)" % a.cid)
+    result(num("other_cid_rc", 0) != 0, "a connect to CID %d (not the host) is reset" % (a.cid + 1))
+    result(vt.get("ref_rc") == "0", "guest -> host: reference sent")
+    ref_sha = hashlib.sha256(ref.data[0]).hexdigest() if ref.data else "missing"
+    result(ref_sha == vt.get("sha"), "guest -> host: reference digest %s" % ref_sha)
+    result(vt.get("sent_rcs") == " %d 0;" % n, "guest -> host: every socat exited 0 (%r)" %
+           vt.get("sent_rcs"))
+    rot = {}
+    if ref.data and len(ref.data[0]) == a.mib << 20:
+        d, mib = ref.data[0], 1 << 20
+        rot = {hashlib.sha256(d[r * mib:] + d[:r * mib]).hexdigest(): r
+               for r in range(min(n, a.mib))}
+    found = sorted(rot[x] for x in recv.digests if x in rot)
+    result(found == list(range(n)) and len(recv.digests) == n,
+           "guest -> host: %d streams at once, each a distinct rotation of the reference %s" %
+           (n, found))
+    result(not recv.errors and not ref.errors, "guest -> host: no receive errors %s" %
+           (recv.errors + ref.errors)[:2])
+    ok = sum(1 for i in range(n) if got[i] == want[i])
+    result(ok == n, "host -> guest: %d of %d streams of %d MiB hashed right by the guest" %
+           (ok, n, a.mib))
+    result(num("unknown_port_rc", 0) != 0,
+           "guest connect to a host port nobody serves fails: %s" % vt.get("unknown_port_err"))
+    result(refused, "host CONNECT to a guest port nobody listens on is closed without OK")
+    result(vt.get("bye") == "bye", "the host's 'bye' reached the guest")
+    return 1 if fails else 0
 
 
 def main():
@@ -216,6 +272,7 @@ def main():
     sc.add_argument("--conns", type=int, default=8)
     sc.add_argument("--mib", type=int, default=16)
     sc.add_argument("--timeout", type=float, default=300.0)
+    sc.add_argument("--cid", type=int, default=3)
     a = p.parse_args()
     return scenario(a)
 
