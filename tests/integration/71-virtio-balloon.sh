@@ -44,7 +44,7 @@ wait_vt() { # KEY [TIMEOUT]: until "VT: KEY" is on the console
 	notok "$name: no 'VT: $1' from the guest"
 	return 1
 }
-rss() { sed -n 's/^RssShmem: *\([0-9]*\) kB/\1/p' /proc/$vpid/status; } # kB
+rss() { sed -nE 's/^RssShmem:[[:space:]]+([0-9]+) kB/\1/p' /proc/$vpid/status; } # kB
 go() { echo go >&3; }
 finish() {
 	local i rc

@@ -338,3 +338,35 @@ TEST(gm_discard_punches_holes_in_the_memfd)
 	munmap(hva, size);
 	close(fd);
 }
+
+TEST(balloon_buffers_made_available_before_driver_ok_are_taken)
+{
+	/* Linux primes the statistics queue and kicks it before DRIVER_OK. */
+	struct balloon_config cfg = {.enabled = true};
+	struct virtio_dev *dev;
+	struct vqd_mem m;
+	struct vq_driver q[3];
+	char err[128];
+	REQUIRE(vbal_create(&cfg, RAM, "balloon0", &dev, err, sizeof(err)) == 0);
+	REQUIRE(vqd_mem_init(&m, 0, RAM) == 0);
+	virtio_dev_attach(dev, &m.gm, NULL, NULL, NULL);
+	uint8_t st = vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1) |
+					     (1ULL << VIRTIO_BALLOON_F_STATS_VQ));
+	for (unsigned i = 0; i < 3; i++)
+		REQUIRE(vqd_init(&q[i], &m, 0x10000 + i * 0x4000, QSZ) == 0 &&
+			vqd_attach(&q[i], dev, (uint16_t)i) == 0);
+	uint64_t buf = vqd_alloc(&m, 16, 8);
+	put_stat(vqd_hva(&m, buf), VIRTIO_BALLOON_S_MEMTOT, 777);
+	struct vqd_seg s = {buf, 10, false};
+	REQUIRE(vqd_add(&q[2], &s, 1, false) >= 0);
+	virtio_queue_kick(dev, 2); /* not live yet: ignored */
+	struct vbal_info info;
+	vbal_get_info(dev, &info);
+	CHECK(!info.stats_valid);
+	virtio_set_status(dev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	vbal_get_info(dev, &info);
+	CHECK(info.stats_valid);
+	CHECK_EQ(info.stats[VIRTIO_BALLOON_S_MEMTOT], 777);
+	virtio_dev_destroy(dev);
+	vqd_mem_fini(&m);
+}

@@ -282,6 +282,11 @@ static int vbal_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 		b->q_report = next++;
 	if (next > dev->nr_queues)
 		return -EINVAL; /* cannot happen: features are a subset of ours */
+	/* Linux primes the stats queue (and may fill others) before DRIVER_OK, when its kick
+	 * does not reach a device that is not live yet: take what is there now. */
+	for (uint16_t q = 0; q < next; q++)
+		if (ctx->queues[q].ready)
+			vbal_queue_notify(dev, q);
 	/* The timer lives until the device is destroyed (ev_del is for the loop thread). */
 	if (b->stats_s && b->q_stats != Q_NONE && !b->timer_h && ctx->loop) {
 		uint64_t ns = (uint64_t)b->stats_s * 1000000000ULL;

@@ -134,11 +134,13 @@ static void vcon_queue_notify(struct virtio_dev *dev, uint16_t q)
 static int vcon_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 {
 	struct vcon *c = to_con(dev);
-	(void)ctx;
 	c->size_sent = false;
 	/* Input held while the device was down can go to the new receive buffers. */
 	c->rx_waiting = false;
 	chardev_input_resume(c->chr);
+	/* Output queued before DRIVER_OK (its kick found no live device). */
+	if (ctx->queues[Q_TX].ready)
+		process_tx(c);
 	return 0;
 }
 

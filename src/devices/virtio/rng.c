@@ -4,8 +4,8 @@
  * filled with up to VRNG_MAX_PER_REQUEST bytes from getrandom() and returned. No config, no
  * feature bits. Readable segments in a request are not the driver's to send: they are
  * skipped (nothing is read from them). With a rate limit, a request gets at most the tokens
- * available (at least one byte); with none available the chain stays in the ring until the
- * refill timer fires.
+ * available once the bucket holds VRNG_MIN_GRANT (or the whole burst, when smaller); until
+ * then the chain stays in the ring and a timer fires when the tokens are there.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,7 +21,7 @@
 #include "devices/virtio/rng.h"
 
 #define VRNG_QUEUE_SIZE 256u
-#define VRNG_MIN_WAKE 64u /* wait for at least this many tokens before waking up */
+#define VRNG_MIN_GRANT 64u /* a rate-limited request waits for this many tokens */
 
 struct vrng {
 	struct virtio_dev vdev; /* first */
@@ -78,10 +78,11 @@ static void process(struct vrng *rng, uint16_t q)
 
 	for (;;) {
 		uint64_t now = time_now_ns();
-		if (rng->rate && !vq_has_avail(vq))
-			break;
-		if (rng->rate && tbucket_wait_ns(&rng->tb, 1, now)) {
-			arm_timer(rng, tbucket_wait_ns(&rng->tb, VRNG_MIN_WAKE, now));
+		/* Short of tokens (a request gets VRNG_MIN_GRANT bytes or more, not a trickle of
+		 * tiny answers): leave the requests in the ring for the timer. */
+		if (rng->rate && tbucket_wait_ns(&rng->tb, VRNG_MIN_GRANT, now)) {
+			if (vq_has_avail(vq))
+				arm_timer(rng, tbucket_wait_ns(&rng->tb, VRNG_MIN_GRANT, now));
 			break;
 		}
 		if ((r = vq_pop(vq, &chain)) <= 0)
@@ -130,6 +131,9 @@ static int vrng_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 {
 	struct vrng *rng = to_rng(dev);
 
+	/* Requests queued before DRIVER_OK (their kick found no live device). */
+	if (ctx->queues[0].ready)
+		process(rng, 0);
 	if (!rng->rate || rng->timer_fd >= 0 || !ctx->loop)
 		return 0;
 	rng->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

@@ -677,7 +677,7 @@ static void rx_pump(struct vsock *vs)
 	struct virtio_dev *dev = &vs->vdev;
 	bool pushed = false;
 
-	if (!dev->active || dev->failed)
+	if (dev->failed) /* the queues' readiness is checked by rx_chain_get */
 		return;
 	while (vs->nr_orphans || vs->rx_head) {
 		if (!rx_chain_get(vs))
@@ -974,16 +974,21 @@ static int vsock_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 	struct vsock *vs = to_vs(dev);
 	int r;
 
-	if (vs->loop || !ctx->loop)
-		return 0;
-	vs->loop = ctx->loop;
-	if ((r = ev_add(vs->loop, vs->listen_fd, EPOLLIN, listen_cb, vs, &vs->listen_h)) < 0 ||
-	    (r = watch(vs, &vs->reap_fd, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), reap_cb,
-		       &vs->reap_h)) < 0 ||
-	    (r = watch(vs, &vs->timer_fd,
-		       timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), timer_cb,
-		       &vs->timer_h)) < 0)
-		return r;
+	if (!vs->loop && ctx->loop) {
+		vs->loop = ctx->loop;
+		if ((r = ev_add(vs->loop, vs->listen_fd, EPOLLIN, listen_cb, vs, &vs->listen_h)) <
+			    0 ||
+		    (r = watch(vs, &vs->reap_fd, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), reap_cb,
+			       &vs->reap_h)) < 0 ||
+		    (r = watch(vs, &vs->timer_fd,
+			       timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+			       timer_cb, &vs->timer_h)) < 0)
+			return r;
+	}
+	/* Packets queued before DRIVER_OK (their kick found no live device). */
+	if (ctx->queues[Q_TX].ready)
+		process_tx(vs);
+	rx_pump(vs);
 	return 0;
 }
 

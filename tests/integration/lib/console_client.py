@@ -164,15 +164,18 @@ def mode_stdio(a, log):
 
 
 def main():
+    argv = sys.argv[1:]
+    vireo = []
+    if "--" in argv:
+        vireo = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["socket", "pty", "stdio"])
     p.add_argument("path", nargs="?")
     p.add_argument("--log", required=True)
     p.add_argument("--timeout", type=float, default=240)
-    p.add_argument("vireo", nargs=argparse.REMAINDER)
-    a = p.parse_args()
-    if a.vireo and a.vireo[0] == "--":
-        a.vireo = a.vireo[1:]
+    a = p.parse_args(argv)
+    a.vireo = vireo
     with open(a.log, "ab") as log:
         {"socket": mode_socket, "pty": mode_pty, "stdio": mode_stdio}[a.mode](a, log)
     return 0
