@@ -35,6 +35,21 @@ int uds_connect(const char *path, int *fd_out)
 	return 0;
 }
 
+int uds_check(const char *path)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int probe, r = uds_addr(path, &sa);
+	if (r < 0 || lstat(path, &st) < 0)
+		return r;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	r = uds_connect(path, &probe);
+	if (r == 0)
+		close(probe);
+	return r == 0 || r == -EAGAIN ? -EADDRINUSE : 0;
+}
+
 int uds_listen(const char *path, int backlog, int *fd_out)
 {
 	struct sockaddr_un sa;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "backends/chardev.h"
+#include "backends/uds.h"
 #include "devices/virtio/balloon.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
@@ -17,10 +18,29 @@ static void keep(struct machine_devs *d, struct virtio_dev *dev)
 	d->pending[d->nr_pending++] = dev;
 }
 
+/* A socket back-end is bound only once the VM exists (it needs the event loop): refuse an
+ * unusable path now, as a configuration error. */
+static int check_socket(const char *what, const char *path, char *err, size_t errlen)
+{
+	int r = uds_check(path);
+	if (r < 0)
+		snprintf(err, errlen, "%s socket=%s: %s", what, path,
+			 r == -EEXIST	     ? "exists and is not a socket"
+			 : r == -EADDRINUSE ? "in use by another process"
+					     : strerror(-r));
+	return r;
+}
+
 int mdevs_prepare(struct machine_devs *d, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int r;
 	memset(d, 0, sizeof(*d));
+	if (cfg->console.enabled && cfg->console.mode == SERIAL_SOCKET &&
+	    (r = check_socket("--console", cfg->console.path, err, errlen)) < 0)
+		return r;
+	if (cfg->serial == SERIAL_SOCKET &&
+	    (r = check_socket("--serial", cfg->serial_path, err, errlen)) < 0)
+		return r;
 	if (cfg->balloon.enabled) {
 		r = vbal_create(&cfg->balloon, cfg->mem_size, "balloon0", &d->balloon, err, errlen);
 		if (r < 0)
