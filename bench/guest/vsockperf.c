@@ -85,7 +85,8 @@ static void serve_one(int kind, int c)
 
 static void serve(int kind, unsigned port)
 {
-	struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
+	struct sockaddr_vm sa = {
+	    .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
 	int s = socket(AF_VSOCK, SOCK_STREAM, 0);
 	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 64) < 0) {
 		perror("vsockperf: listen");

@@ -14,11 +14,11 @@
 #include "base/util.h"
 
 struct tbucket {
-	uint64_t rate;   /* tokens per second, 0 = unlimited */
-	uint64_t burst;  /* capacity */
+	uint64_t rate;	 /* tokens per second, 0 = unlimited */
+	uint64_t burst;	 /* capacity */
 	uint64_t tokens; /* available now */
 	uint64_t last_ns;
-	uint64_t frac;   /* sub-token remainder of the last refill, in token-ns */
+	uint64_t frac; /* sub-token remainder of the last refill, in token-ns */
 };
 
 void tbucket_init(struct tbucket *b, uint64_t rate, uint64_t burst, uint64_t now_ns);

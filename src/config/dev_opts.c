@@ -62,8 +62,8 @@ static int balloon_kv(void *ctx, const char *k, const char *v, char *err, size_t
 		if (need_value("balloon", k, v, err, errlen) < 0)
 			return -EINVAL;
 		if (parse_size(v, &n) < 0 || n % (4 * KiB)) {
-			snprintf(err, errlen, "--balloon size=%s: expected a size in 4K units (e.g. 128M)",
-				 v);
+			snprintf(err, errlen,
+				 "--balloon size=%s: expected a size in 4K units (e.g. 128M)", v);
 			return -EINVAL;
 		}
 		b->size = n;
@@ -118,14 +118,16 @@ static int console_kv(void *ctx, const char *k, const char *v, char *err, size_t
 
 	if (first) {
 		if (strcmp(k, "virtio") || v) {
-			snprintf(err, errlen, "--console %s: expected virtio[,stdio|file=PATH|socket=PATH|pty]",
+			snprintf(err, errlen,
+				 "--console %s: expected virtio[,stdio|file=PATH|socket=PATH|pty]",
 				 x->val);
 			return -EINVAL;
 		}
 		return 0;
 	}
 	if (x->mode_set) {
-		snprintf(err, errlen, "--console %s: give one of stdio, file=, socket=, pty", x->val);
+		snprintf(err, errlen, "--console %s: give one of stdio, file=, socket=, pty",
+			 x->val);
 		return -EINVAL;
 	}
 	x->mode_set = true;
@@ -154,7 +156,8 @@ int cfg_parse_console(const char *val, struct console_config *c, char *err, size
 	c->mode = SERIAL_STDIO;
 	int r = for_each_kv("console", val, console_kv, &x, err, errlen);
 	if (r == 0 && x.first) {
-		snprintf(err, errlen, "--console: expected virtio[,stdio|file=PATH|socket=PATH|pty]");
+		snprintf(err, errlen,
+			 "--console: expected virtio[,stdio|file=PATH|socket=PATH|pty]");
 		r = -EINVAL;
 	}
 	if (r < 0) {
@@ -230,7 +233,8 @@ static int rng_kv(void *ctx, const char *k, const char *v, char *err, size_t err
 		ok = parse_size(num, &rc->rate) == 0 && rc->rate <= 1024 * MiB;
 	}
 	if (!ok) {
-		snprintf(err, errlen, "--rng rate=%s: expected bytes per second, e.g. 4096 or 1M (at most 1G)",
+		snprintf(err, errlen,
+			 "--rng rate=%s: expected bytes per second, e.g. 4096 or 1M (at most 1G)",
 			 v);
 		return -EINVAL;
 	}
@@ -274,7 +278,8 @@ int cfg_validate_devices(const struct vm_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->console.enabled && cfg->console.mode == SERIAL_STDIO &&
 	    cfg->serial == SERIAL_STDIO) {
-		snprintf(err, errlen, "--console virtio,stdio and --serial stdio cannot share the "
+		snprintf(err, errlen,
+			 "--console virtio,stdio and --serial stdio cannot share the "
 			 "terminal (give the serial port file=PATH or none)");
 		return -EINVAL;
 	}

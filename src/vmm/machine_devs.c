@@ -25,9 +25,9 @@ static int check_socket(const char *what, const char *path, char *err, size_t er
 	int r = uds_check(path);
 	if (r < 0)
 		snprintf(err, errlen, "%s socket=%s: %s", what, path,
-			 r == -EEXIST	     ? "exists and is not a socket"
+			 r == -EEXIST	    ? "exists and is not a socket"
 			 : r == -EADDRINUSE ? "in use by another process"
-					     : strerror(-r));
+					    : strerror(-r));
 	return r;
 }
 
@@ -70,7 +70,8 @@ int mdevs_build(struct machine_devs *d, const struct vm_config *cfg, struct vm *
 	int r;
 	if (cfg->console.enabled) {
 		struct chardev *chr;
-		r = chardev_create(cfg->console.mode, cfg->console.path, vm->loop, &chr, err, errlen);
+		r = chardev_create(cfg->console.mode, cfg->console.path, vm->loop, &chr, err,
+				   errlen);
 		if (r < 0)
 			return r;
 		if (chardev_pty_path(chr))
@@ -87,7 +88,8 @@ int mdevs_build(struct machine_devs *d, const struct vm_config *cfg, struct vm *
 		struct virtio_dev *dev = d->pending[i];
 		r = virtio_pci_add(vm, pci, dev, -1, NULL);
 		if (r < 0) {
-			snprintf(err, errlen, "%s: cannot attach to PCI: %s", dev->name, strerror(-r));
+			snprintf(err, errlen, "%s: cannot attach to PCI: %s", dev->name,
+				 strerror(-r));
 			return r;
 		}
 		d->pending[i] = NULL; /* owned by the transport now */

@@ -65,8 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	log_set_level(LOG_ERR);
 	if (!dev) {
-		struct balloon_config cfg = {.enabled = true, .free_page_reporting = true,
-					     .deflate_on_oom = true};
+		struct balloon_config cfg = {
+		    .enabled = true, .free_page_reporting = true, .deflate_on_oom = true};
 		char err[128];
 		if (vqd_mem_init(&m, 0, RAM) < 0 ||
 		    vbal_create(&cfg, RAM, "balloonfuzz", &dev, err, sizeof(err)) < 0)
@@ -102,10 +102,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				uint16_t cnt;
 				memcpy(&pg, p + k, 4);
 				memcpy(&cnt, p + k + 4, 2);
-				segs[n++] = (struct vqd_seg){(uint64_t)(pg % (2 * RAM / 4096)) * 4096 +
-								     (cnt & 0x8000 ? 512 : 0),
-							     (uint32_t)(cnt & 0x7fff) * 4096 + (cnt >> 15),
-							     true};
+				segs[n++] = (struct vqd_seg){
+				    (uint64_t)(pg % (2 * RAM / 4096)) * 4096 +
+					(cnt & 0x8000 ? 512 : 0),
+				    (uint32_t)(cnt & 0x7fff) * 4096 + (cnt >> 15), true};
 			}
 			if (n && nq > 2 && vqd_add(&q[nq - 1], segs, n, false) >= 0)
 				virtio_queue_kick(dev, (uint16_t)(nq - 1));

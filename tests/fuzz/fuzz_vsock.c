@@ -57,8 +57,8 @@ static void setup(void)
 {
 	char err[128], p[120];
 	const char *tmp = getenv("TMPDIR");
-	snprintf(uds, sizeof(uds), "%s/vireo-fuzz-vsock-%d.sock", tmp && strlen(tmp) < 60 ? tmp : "/tmp",
-		 getpid());
+	snprintf(uds, sizeof(uds), "%s/vireo-fuzz-vsock-%d.sock",
+		 tmp && strlen(tmp) < 60 ? tmp : "/tmp", getpid());
 	atexit(cleanup);
 	struct vsock_config cfg = {.enabled = true, .cid = 3, .uds = uds};
 	if (vqd_mem_init(&m, 0, RAM) < 0 || ev_loop_create(&loop) < 0 ||

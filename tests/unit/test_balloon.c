@@ -350,8 +350,8 @@ TEST(balloon_buffers_made_available_before_driver_ok_are_taken)
 	REQUIRE(vbal_create(&cfg, RAM, "balloon0", &dev, err, sizeof(err)) == 0);
 	REQUIRE(vqd_mem_init(&m, 0, RAM) == 0);
 	virtio_dev_attach(dev, &m.gm, NULL, NULL, NULL);
-	uint8_t st = vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1) |
-					     (1ULL << VIRTIO_BALLOON_F_STATS_VQ));
+	uint8_t st =
+	    vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BALLOON_F_STATS_VQ));
 	for (unsigned i = 0; i < 3; i++)
 		REQUIRE(vqd_init(&q[i], &m, 0x10000 + i * 0x4000, QSZ) == 0 &&
 			vqd_attach(&q[i], dev, (uint16_t)i) == 0);

@@ -113,8 +113,8 @@ TEST(rng_rate_limit_one_request_at_a_time_with_event_idx)
 	REQUIRE(vrng_create_rate("rng0", 2000, &dev) == 0);
 	REQUIRE(ev_loop_create(&loop) == 0 && vqd_mem_init(&m, 0, 4 << 20) == 0);
 	virtio_dev_attach(dev, &m.gm, loop, NULL, NULL);
-	uint8_t st = vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1) |
-					     (1ULL << VIRTIO_RING_F_EVENT_IDX));
+	uint8_t st =
+	    vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX));
 	REQUIRE(vqd_init(&d, &m, 0x1000, 64) == 0 && vqd_attach(&d, dev, 0) == 0);
 	virtio_set_status(dev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
 	uint64_t buf = vqd_alloc(&m, 64, 8);

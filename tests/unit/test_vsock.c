@@ -95,16 +95,16 @@ struct hdr {
 static void send_pkt(struct tvs *t, struct hdr h, const void *data)
 {
 	struct virtio_vsock_hdr raw = {
-		.src_cid = htole64(h.src_cid ? h.src_cid : GCID),
-		.dst_cid = htole64(h.dst_cid ? h.dst_cid : 2),
-		.src_port = htole32(h.src_port),
-		.dst_port = htole32(h.dst_port),
-		.len = htole32(h.len),
-		.type = htole16(h.type ? h.type : VIRTIO_VSOCK_TYPE_STREAM),
-		.op = htole16(h.op),
-		.flags = htole32(h.flags),
-		.buf_alloc = htole32(h.buf_alloc),
-		.fwd_cnt = htole32(h.fwd_cnt),
+	    .src_cid = htole64(h.src_cid ? h.src_cid : GCID),
+	    .dst_cid = htole64(h.dst_cid ? h.dst_cid : 2),
+	    .src_port = htole32(h.src_port),
+	    .dst_port = htole32(h.dst_port),
+	    .len = htole32(h.len),
+	    .type = htole16(h.type ? h.type : VIRTIO_VSOCK_TYPE_STREAM),
+	    .op = htole16(h.op),
+	    .flags = htole32(h.flags),
+	    .buf_alloc = htole32(h.buf_alloc),
+	    .fwd_cnt = htole32(h.fwd_cnt),
 	};
 	uint64_t hb = t->txbuf, pb = t->txbuf + 64;
 	memcpy(vqd_hva(&t->m, hb), &raw, sizeof(raw));
@@ -127,14 +127,14 @@ static bool recv_pkt(struct tvs *t, struct hdr *h, void *data, int rounds)
 			struct virtio_vsock_hdr raw;
 			uint8_t *p = vqd_hva(&t->m, t->rx_gpa[id]);
 			memcpy(&raw, p, sizeof(raw));
-			*h = (struct hdr){le64toh(raw.src_cid), le64toh(raw.dst_cid),
-					  le32toh(raw.src_port), le32toh(raw.dst_port),
-					  le32toh(raw.len), le32toh(raw.flags),
+			*h = (struct hdr){le64toh(raw.src_cid),	  le64toh(raw.dst_cid),
+					  le32toh(raw.src_port),  le32toh(raw.dst_port),
+					  le32toh(raw.len),	  le32toh(raw.flags),
 					  le32toh(raw.buf_alloc), le32toh(raw.fwd_cnt),
-					  le16toh(raw.type), le16toh(raw.op)};
+					  le16toh(raw.type),	  le16toh(raw.op)};
 			if (len != sizeof(raw) + h->len)
-				test_fail_at(__FILE__, __LINE__, "used len %u for a %u-byte packet", len,
-					     h->len);
+				test_fail_at(__FILE__, __LINE__, "used len %u for a %u-byte packet",
+					     len, h->len);
 			if (data && h->len)
 				memcpy(data, p + sizeof(raw), h->len);
 			post_rx(t, 1, RXBUF);
@@ -205,11 +205,15 @@ static bool needs_reset(struct tvs *t)
 static int guest_connect(struct tvs *t, int lfd, uint32_t gport, uint32_t hport, uint32_t ba)
 {
 	struct hdr h;
-	send_pkt(t, (struct hdr){.src_port = gport, .dst_port = hport,
-				 .op = VIRTIO_VSOCK_OP_REQUEST, .buf_alloc = ba}, NULL);
+	send_pkt(t,
+		 (struct hdr){.src_port = gport,
+			      .dst_port = hport,
+			      .op = VIRTIO_VSOCK_OP_REQUEST,
+			      .buf_alloc = ba},
+		 NULL);
 	int c = accept_wait(t, lfd);
-	if (!recv_pkt(t, &h, NULL, 50) || h.op != VIRTIO_VSOCK_OP_RESPONSE ||
-	    h.src_port != hport || h.dst_port != gport) {
+	if (!recv_pkt(t, &h, NULL, 50) || h.op != VIRTIO_VSOCK_OP_RESPONSE || h.src_port != hport ||
+	    h.dst_port != gport) {
 		test_fail_at(__FILE__, __LINE__, "no RESPONSE for guest port %u", gport);
 		return -1;
 	}
@@ -227,8 +231,12 @@ TEST(vsock_guest_connects_to_host_socket)
 	int lfd = host_listen(t, 5000);
 	REQUIRE(lfd >= 0);
 	struct hdr h;
-	send_pkt(t, (struct hdr){.src_port = 1234, .dst_port = 5000, .op = VIRTIO_VSOCK_OP_REQUEST,
-				 .buf_alloc = 65536}, NULL);
+	send_pkt(t,
+		 (struct hdr){.src_port = 1234,
+			      .dst_port = 5000,
+			      .op = VIRTIO_VSOCK_OP_REQUEST,
+			      .buf_alloc = 65536},
+		 NULL);
 	int c = accept_wait(t, lfd);
 	REQUIRE(c >= 0);
 	REQUIRE(recv_pkt(t, &h, NULL, 50));
@@ -240,8 +248,13 @@ TEST(vsock_guest_connects_to_host_socket)
 	CHECK_EQ(h.type, VIRTIO_VSOCK_TYPE_STREAM);
 	CHECK_EQ(h.buf_alloc, VSOCK_CONN_BUF);
 
-	send_pkt(t, (struct hdr){.src_port = 1234, .dst_port = 5000, .op = VIRTIO_VSOCK_OP_RW,
-				 .len = 5, .buf_alloc = 65536}, "hello");
+	send_pkt(t,
+		 (struct hdr){.src_port = 1234,
+			      .dst_port = 5000,
+			      .op = VIRTIO_VSOCK_OP_RW,
+			      .len = 5,
+			      .buf_alloc = 65536},
+		 "hello");
 	char buf[64] = "";
 	CHECK(host_read(t, c, buf, 5));
 	CHECK(!memcmp(buf, "hello", 5));
@@ -255,8 +268,11 @@ TEST(vsock_guest_connects_to_host_socket)
 	CHECK_EQ(h.fwd_cnt, 5);
 
 	/* The guest closes: SHUTDOWN both -> the device answers RST, the host sees EOF. */
-	send_pkt(t, (struct hdr){.src_port = 1234, .dst_port = 5000,
-				 .op = VIRTIO_VSOCK_OP_SHUTDOWN, .flags = 3}, NULL);
+	send_pkt(
+	    t,
+	    (struct hdr){
+		.src_port = 1234, .dst_port = 5000, .op = VIRTIO_VSOCK_OP_SHUTDOWN, .flags = 3},
+	    NULL);
 	REQUIRE(recv_pkt(t, &h, NULL, 50));
 	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_RST);
 	CHECK_EQ(h.dst_port, 1234);
@@ -303,8 +319,11 @@ TEST(vsock_host_connects_with_connect_line)
 	uint32_t hp = h.src_port;
 	/* Data sent before the guest answered waits for the connection. */
 	CHECK(!recv_pkt(t, &h, NULL, 5));
-	send_pkt(t, (struct hdr){.src_port = 52, .dst_port = hp, .op = VIRTIO_VSOCK_OP_RESPONSE,
-				 .buf_alloc = 4096}, NULL);
+	send_pkt(
+	    t,
+	    (struct hdr){
+		.src_port = 52, .dst_port = hp, .op = VIRTIO_VSOCK_OP_RESPONSE, .buf_alloc = 4096},
+	    NULL);
 	char ok[32] = "", want[32];
 	int n = snprintf(want, sizeof(want), "OK %u\n", hp);
 	CHECK(host_read(t, fd, ok, (size_t)n));
@@ -314,8 +333,13 @@ TEST(vsock_host_connects_with_connect_line)
 	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_RW);
 	CHECK_EQ(h.len, 5);
 	CHECK(!memcmp(data, "early", 5));
-	send_pkt(t, (struct hdr){.src_port = 52, .dst_port = hp, .op = VIRTIO_VSOCK_OP_RW,
-				 .len = 3, .buf_alloc = 4096}, "abc");
+	send_pkt(t,
+		 (struct hdr){.src_port = 52,
+			      .dst_port = hp,
+			      .op = VIRTIO_VSOCK_OP_RW,
+			      .len = 3,
+			      .buf_alloc = 4096},
+		 "abc");
 	char buf[8] = "";
 	CHECK(host_read(t, fd, buf, 3));
 	CHECK(!memcmp(buf, "abc", 3));
@@ -353,18 +377,18 @@ TEST(vsock_rst_for_what_has_no_connection)
 	post_rx(t, 16, RXBUF);
 	struct hdr h;
 	const struct hdr cases[] = {
-		/* data for a connection that does not exist */
-		{.src_port = 10, .dst_port = 20, .op = VIRTIO_VSOCK_OP_RW, .len = 2},
-		/* a connection to a host port nobody serves */
-		{.src_port = 11, .dst_port = 21, .op = VIRTIO_VSOCK_OP_REQUEST},
-		/* to CID 5, which is not the host */
-		{.dst_cid = 5, .src_port = 12, .dst_port = 22, .op = VIRTIO_VSOCK_OP_REQUEST},
-		/* from a CID that is not the guest's */
-		{.src_cid = 9, .src_port = 13, .dst_port = 23, .op = VIRTIO_VSOCK_OP_REQUEST},
-		/* seqpacket (not offered) */
-		{.type = 2, .src_port = 14, .dst_port = 24, .op = VIRTIO_VSOCK_OP_REQUEST},
-		/* unknown op */
-		{.src_port = 15, .dst_port = 25, .op = 99},
+	    /* data for a connection that does not exist */
+	    {.src_port = 10, .dst_port = 20, .op = VIRTIO_VSOCK_OP_RW, .len = 2},
+	    /* a connection to a host port nobody serves */
+	    {.src_port = 11, .dst_port = 21, .op = VIRTIO_VSOCK_OP_REQUEST},
+	    /* to CID 5, which is not the host */
+	    {.dst_cid = 5, .src_port = 12, .dst_port = 22, .op = VIRTIO_VSOCK_OP_REQUEST},
+	    /* from a CID that is not the guest's */
+	    {.src_cid = 9, .src_port = 13, .dst_port = 23, .op = VIRTIO_VSOCK_OP_REQUEST},
+	    /* seqpacket (not offered) */
+	    {.type = 2, .src_port = 14, .dst_port = 24, .op = VIRTIO_VSOCK_OP_REQUEST},
+	    /* unknown op */
+	    {.src_port = 15, .dst_port = 25, .op = 99},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		send_pkt(t, cases[i], "xx");
@@ -415,14 +439,24 @@ TEST(vsock_credit_both_directions)
 	REQUIRE(recv_pkt(t, &h, NULL, 50));
 	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_CREDIT_REQUEST);
 	CHECK(!recv_pkt(t, &h, NULL, 10));
-	send_pkt(t, (struct hdr){.src_port = 70, .dst_port = 7, .op = VIRTIO_VSOCK_OP_CREDIT_UPDATE,
-				 .buf_alloc = 100, .fwd_cnt = 100}, NULL);
+	send_pkt(t,
+		 (struct hdr){.src_port = 70,
+			      .dst_port = 7,
+			      .op = VIRTIO_VSOCK_OP_CREDIT_UPDATE,
+			      .buf_alloc = 100,
+			      .fwd_cnt = 100},
+		 NULL);
 	REQUIRE(recv_pkt(t, &h, data, 100));
 	CHECK_EQ(h.len, 100);
 	CHECK(!memcmp(data, big + 100, 100));
 	/* A CREDIT_REQUEST from the guest is answered with our counters. */
-	send_pkt(t, (struct hdr){.src_port = 70, .dst_port = 7, .op = VIRTIO_VSOCK_OP_CREDIT_REQUEST,
-				 .buf_alloc = 100, .fwd_cnt = 100}, NULL);
+	send_pkt(t,
+		 (struct hdr){.src_port = 70,
+			      .dst_port = 7,
+			      .op = VIRTIO_VSOCK_OP_CREDIT_REQUEST,
+			      .buf_alloc = 100,
+			      .fwd_cnt = 100},
+		 NULL);
 	bool seen = false;
 	while (recv_pkt(t, &h, NULL, 20))
 		if (h.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE && h.buf_alloc == VSOCK_CONN_BUF)
@@ -436,8 +470,13 @@ TEST(vsock_credit_both_directions)
 	uint32_t sent = 0, last_fwd = 0;
 	char *sink = malloc(1 << 20);
 	for (int i = 0; i < 6; i++) {
-		send_pkt(t, (struct hdr){.src_port = 70, .dst_port = 7, .op = VIRTIO_VSOCK_OP_RW,
-					 .len = 32768, .buf_alloc = 100, .fwd_cnt = 200},
+		send_pkt(t,
+			 (struct hdr){.src_port = 70,
+				      .dst_port = 7,
+				      .op = VIRTIO_VSOCK_OP_RW,
+				      .len = 32768,
+				      .buf_alloc = 100,
+				      .fwd_cnt = 200},
 			 chunk);
 		sent += 32768;
 		CHECK(host_read(t, c, sink, 32768));
@@ -450,8 +489,13 @@ TEST(vsock_credit_both_directions)
 	/* The host stops reading; the guest ignores its credit: reset, not unbounded memory. */
 	bool reset = false;
 	for (int i = 0; i < 256 && !reset; i++) {
-		send_pkt(t, (struct hdr){.src_port = 70, .dst_port = 7, .op = VIRTIO_VSOCK_OP_RW,
-					 .len = 32768, .buf_alloc = 100, .fwd_cnt = 200},
+		send_pkt(t,
+			 (struct hdr){.src_port = 70,
+				      .dst_port = 7,
+				      .op = VIRTIO_VSOCK_OP_RW,
+				      .len = 32768,
+				      .buf_alloc = 100,
+				      .fwd_cnt = 200},
 			 chunk);
 		while (recv_pkt(t, &h, NULL, 0))
 			reset |= h.op == VIRTIO_VSOCK_OP_RST;
@@ -482,16 +526,20 @@ TEST(vsock_many_connections_keep_their_streams)
 		for (int i = 0; i < N; i++) {
 			char msg[32];
 			int n = snprintf(msg, sizeof(msg), "conn %d round %d;", i, round);
-			send_pkt(t, (struct hdr){.src_port = 2000 + (uint32_t)i, .dst_port = 9000,
-						 .op = VIRTIO_VSOCK_OP_RW, .len = (uint32_t)n,
-						 .buf_alloc = 65536}, msg);
+			send_pkt(t,
+				 (struct hdr){.src_port = 2000 + (uint32_t)i,
+					      .dst_port = 9000,
+					      .op = VIRTIO_VSOCK_OP_RW,
+					      .len = (uint32_t)n,
+					      .buf_alloc = 65536},
+				 msg);
 		}
 	for (int i = 0; i < N; i++) {
 		char want[128] = "", got[128] = "";
 		size_t len = 0;
 		for (int round = 0; round < 3; round++)
-			len += (size_t)snprintf(want + len, sizeof(want) - len, "conn %d round %d;", i,
-						round);
+			len += (size_t)snprintf(want + len, sizeof(want) - len, "conn %d round %d;",
+						i, round);
 		CHECK(host_read(t, fds[i], got, len));
 		CHECK_STR(got, want);
 	}
@@ -534,12 +582,16 @@ TEST(vsock_malformed_packets_need_reset_and_reset_closes_sockets)
 			REQUIRE(vqd_add(&t->q[1], &s, 1, false) >= 0);
 			virtio_queue_kick(t->dev, 1);
 		} else if (kind == 1) { /* a header promising more than the buffer holds */
-			struct virtio_vsock_hdr raw = {.src_cid = htole64(GCID), .dst_cid = htole64(2),
-						       .src_port = htole32(50), .dst_port = htole32(5),
-						       .len = htole32(100), .type = htole16(1),
+			struct virtio_vsock_hdr raw = {.src_cid = htole64(GCID),
+						       .dst_cid = htole64(2),
+						       .src_port = htole32(50),
+						       .dst_port = htole32(5),
+						       .len = htole32(100),
+						       .type = htole16(1),
 						       .op = htole16(VIRTIO_VSOCK_OP_RW)};
 			memcpy(vqd_hva(&t->m, t->txbuf), &raw, sizeof(raw));
-			struct vqd_seg s[] = {{t->txbuf, sizeof(raw), false}, {t->txbuf + 64, 10, false}};
+			struct vqd_seg s[] = {{t->txbuf, sizeof(raw), false},
+					      {t->txbuf + 64, 10, false}};
 			REQUIRE(vqd_add(&t->q[1], s, 2, false) >= 0);
 			virtio_queue_kick(t->dev, 1);
 		} else { /* an rx buffer that cannot hold a header */
@@ -602,8 +654,8 @@ TEST(vsock_create_errors_and_connect_line)
 	CHECK_EQ(port, 1234);
 	CHECK_EQ(vsock_parse_connect("CONNECT 4294967295", 18, &port), 0);
 	CHECK_EQ(port, 4294967295u);
-	const char *bad[] = {"CONNECT 4294967296", "CONNECT ", "CONNECT", "connect 1", "CONNECT 1x",
-			     "CONNECT -1", "CONNECT  1", ""};
+	const char *bad[] = {"CONNECT 4294967296", "CONNECT ",	 "CONNECT",    "connect 1",
+			     "CONNECT 1x",	   "CONNECT -1", "CONNECT  1", ""};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		CHECK_EQ(vsock_parse_connect(bad[i], strlen(bad[i]), &port), -EINVAL);
 }

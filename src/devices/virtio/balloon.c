@@ -88,8 +88,8 @@ static bool handle_pfns(struct vbal *b, uint16_t q, const struct vq_chain *ch, b
 	uint32_t n = ch->out_len / 4;
 
 	if (ch->out_len % 4) {
-		virtio_dev_fail(&b->vdev, "queue %u: PFN array of %u bytes (not a multiple of 4)", q,
-				ch->out_len);
+		virtio_dev_fail(&b->vdev, "queue %u: PFN array of %u bytes (not a multiple of 4)",
+				q, ch->out_len);
 		return false;
 	}
 	vq_reader_init(&c, ch);
@@ -116,7 +116,8 @@ static bool handle_pfns(struct vbal *b, uint16_t q, const struct vq_chain *ch, b
 			return false;
 		uint64_t gpa = (uint64_t)le32toh(pfn) << VIRTIO_BALLOON_PFN_SHIFT;
 		/* Coalesce runs of contiguous frames that stay inside one region. */
-		if (run_len && gpa == run_gpa + run_len && gm_ptr(b->vdev.mem, run_gpa, run_len + PAGE)) {
+		if (run_len && gpa == run_gpa + run_len &&
+		    gm_ptr(b->vdev.mem, run_gpa, run_len + PAGE)) {
 			run_len += PAGE;
 			continue;
 		}
@@ -157,8 +158,10 @@ static void process_stats(struct vbal *b)
 
 	while (vq_pop(vq, &ch) > 0) {
 		if (ch.out_len % STAT_LEN) {
-			virtio_dev_fail(&b->vdev, "queue %u: statistics buffer of %u bytes (not a multiple of %u)",
-					b->q_stats, ch.out_len, STAT_LEN);
+			virtio_dev_fail(
+			    &b->vdev,
+			    "queue %u: statistics buffer of %u bytes (not a multiple of %u)",
+			    b->q_stats, ch.out_len, STAT_LEN);
 			return;
 		}
 		if (b->stats_held) {
@@ -188,7 +191,8 @@ static void process_stats(struct vbal *b)
 		b->stats_ns = time_now_ns();
 		log_debug("%s: stats: target=%llu MiB actual=%llu MiB memtot=%llu memfree=%llu "
 			  "avail=%llu caches=%llu majflt=%llu minflt=%llu",
-			  b->vdev.name, (unsigned long long)mib((uint64_t)le32toh(b->cfg.num_pages) * PAGE),
+			  b->vdev.name,
+			  (unsigned long long)mib((uint64_t)le32toh(b->cfg.num_pages) * PAGE),
 			  (unsigned long long)mib((uint64_t)le32toh(b->cfg.actual) * PAGE),
 			  (unsigned long long)b->stats[VIRTIO_BALLOON_S_MEMTOT],
 			  (unsigned long long)b->stats[VIRTIO_BALLOON_S_MEMFREE],
@@ -241,7 +245,9 @@ static void process_report(struct vbal *b)
 			if (gm_hva_to_gpa(b->vdev.mem, v->iov_base, v->iov_len, &gpa[i]) < 0 ||
 			    ((gpa[i] | v->iov_len) & (PAGE - 1)) ||
 			    !gm_ptr_w(b->vdev.mem, gpa[i], v->iov_len)) {
-				virtio_dev_fail(&b->vdev, "queue %u: reported range %u (%zu bytes) is not page-aligned RAM",
+				virtio_dev_fail(&b->vdev,
+						"queue %u: reported range %u (%zu bytes) is not "
+						"page-aligned RAM",
 						b->q_report, i, v->iov_len);
 				return;
 			}
@@ -327,11 +333,11 @@ static void vbal_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vbal_ops = {
-	.activate = vbal_activate,
-	.reset = vbal_reset,
-	.write_config = vbal_write_config,
-	.queue_notify = vbal_queue_notify,
-	.destroy = vbal_destroy,
+    .activate = vbal_activate,
+    .reset = vbal_reset,
+    .write_config = vbal_write_config,
+    .queue_notify = vbal_queue_notify,
+    .destroy = vbal_destroy,
 };
 
 int vbal_create(const struct balloon_config *cfg, uint64_t mem_size, const char *name,

@@ -22,17 +22,17 @@
 #define VBAL_MAX_TAGS 16
 
 struct vbal_info {
-	uint64_t target_bytes;   /* what the host asks the balloon to hold */
-	uint64_t actual_bytes;   /* what the driver says the balloon holds (config `actual`) */
+	uint64_t target_bytes;	 /* what the host asks the balloon to hold */
+	uint64_t actual_bytes;	 /* what the driver says the balloon holds (config `actual`) */
 	uint64_t inflated_bytes; /* given back to the host through the inflate queue, total */
 	uint64_t deflated_bytes; /* taken back by the guest through the deflate queue, total */
 	uint64_t reported_bytes; /* given back through free page reporting, total */
 	uint64_t discard_errors; /* ranges the host could not release (logged) */
-	bool deflate_on_oom;     /* negotiated */
+	bool deflate_on_oom;	 /* negotiated */
 	bool free_page_reporting;
-	bool stats_valid;        /* stats[] hold the driver's last report */
-	uint64_t stats_age_ns;   /* how long ago that report arrived */
-	uint32_t stats_present;  /* bit t set: tag t was in the report */
+	bool stats_valid;	/* stats[] hold the driver's last report */
+	uint64_t stats_age_ns;	/* how long ago that report arrived */
+	uint32_t stats_present; /* bit t set: tag t was in the report */
 	uint64_t stats[VBAL_MAX_TAGS];
 };
 

@@ -35,7 +35,7 @@ struct vcon {
 	struct virtio_dev vdev; /* first */
 	struct virtio_console_config cfg;
 	struct chardev *chr;
-	bool size_sent;  /* the current size went to the driver since activation */
+	bool size_sent;	 /* the current size went to the driver since activation */
 	bool rx_waiting; /* input paused until the driver adds receive buffers */
 	uint64_t tx_bytes, rx_bytes;
 	struct iovec iov[VCON_CHAIN_CAP];
@@ -169,11 +169,11 @@ static void vcon_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vcon_ops = {
-	.activate = vcon_activate,
-	.reset = vcon_reset,
-	.write_config = vcon_write_config,
-	.queue_notify = vcon_queue_notify,
-	.destroy = vcon_destroy,
+    .activate = vcon_activate,
+    .reset = vcon_reset,
+    .write_config = vcon_write_config,
+    .queue_notify = vcon_queue_notify,
+    .destroy = vcon_destroy,
 };
 
 static void vcon_winsize(void *opaque, uint16_t cols, uint16_t rows)

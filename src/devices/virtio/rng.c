@@ -58,7 +58,7 @@ static int fill_random(void *buf, size_t len)
 static void arm_timer(struct vrng *rng, uint64_t ns)
 {
 	struct itimerspec its = {
-		.it_value = {(time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL)},
+	    .it_value = {(time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL)},
 	};
 	if (rng->timer_fd < 0 || rng->timer_armed)
 		return;
@@ -166,10 +166,10 @@ static void vrng_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vrng_ops = {
-	.activate = vrng_activate,
-	.reset = vrng_reset,
-	.queue_notify = vrng_queue_notify,
-	.destroy = vrng_destroy,
+    .activate = vrng_activate,
+    .reset = vrng_reset,
+    .queue_notify = vrng_queue_notify,
+    .destroy = vrng_destroy,
 };
 
 int vrng_create_rate(const char *name, uint64_t rate, struct virtio_dev **out)

@@ -32,9 +32,9 @@ int vsock_create(const struct vsock_config *cfg, const char *name, struct virtio
 		 char *err, size_t errlen) WUR;
 
 struct vsock_info {
-	unsigned conns;           /* open now */
-	uint64_t conns_total;     /* ever established */
-	uint64_t rst_sent;        /* resets sent to the guest */
+	unsigned conns;	      /* open now */
+	uint64_t conns_total; /* ever established */
+	uint64_t rst_sent;    /* resets sent to the guest */
 	uint64_t bytes_to_guest;
 	uint64_t bytes_from_guest;
 };
