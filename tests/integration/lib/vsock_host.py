@@ -152,7 +152,7 @@ def scenario(a):
     ref.start()
     recv.start()
     print("ready=1", flush=True)
-    line = wait_for(a.log, r"^VT: listening", a.timeout)
+    line = wait_for(a.log, r"VT: listening", a.timeout)
     if not line:
         print("listening=timeout")
         return 1
@@ -194,7 +194,7 @@ def scenario(a):
         refused = False
     except ConnectionError:
         refused = True
-    if not wait_for(a.log, r"^VT: waiting", a.timeout):
+    if not wait_for(a.log, r"VT: waiting", a.timeout):
         print("bye=guest not waiting")
         return 1
     try:
@@ -204,7 +204,7 @@ def scenario(a):
         s.close()
     except (OSError, ConnectionError) as e:
         print("bye=error:%s" % e)
-    wait_for(a.log, r"^VT: done", a.timeout)
+    wait_for(a.log, r"VT: done", a.timeout)
     return check(a, n, got, want, ref, recv, refused)
 
 
@@ -212,7 +212,7 @@ def vt_values(log):
     vals = {}
     with open(log, "rb") as f:
         for line in f.read().decode("latin-1").replace("\r", "").splitlines():
-            m = re.match(r"^VT: (\w+)=(.*)$", line)
+            m = re.search(r"VT: (\w+)=(.*)$", line)
             if m:
                 vals[m.group(1)] = m.group(2)
     return vals
