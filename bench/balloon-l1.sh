@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Inside the L1 for bench/run-balloon.sh: OUT REPEAT
 set -uo pipefail
+export PATH=$PATH:/usr/sbin:/sbin
 out=$1 rep=$2
 cd "$(dirname "$0")/.."
 G=../shared/guest/bzImage

@@ -186,9 +186,11 @@ void vsk_conn_close(struct vconn *c)
 }
 
 /* Reset the connection: RST to the guest (when it knows it), then close. */
-void vsk_conn_reset(struct vconn *c)
+void vsk_conn_reset(struct vconn *c, const char *why)
 {
 	struct vsock *vs = c->vs;
+	log_debug("%s: port %u (guest port %u): reset: %s", vs->vdev.name, c->local_port,
+		  c->peer_port, why);
 	if (c->state != CS_HOST_LINE) {
 		vsk_orphan_rst(vs, c->local_port, c->peer_port);
 		vs->info.rst_sent++;
@@ -207,7 +209,7 @@ static void maybe_credit_update(struct vconn *c)
 bool vsk_maybe_finish(struct vconn *c)
 {
 	if (c->guest_shut_send && c->guest_shut_rcv && c->buf_len == 0) {
-		vsk_conn_reset(c);
+		vsk_conn_reset(c, "the guest shut down, all data delivered");
 		return true;
 	}
 	return false;
@@ -233,7 +235,7 @@ static bool conn_drain(struct vconn *c)
 		if (n < 0 && errno == EAGAIN)
 			return true;
 		if (n <= 0) {
-			vsk_conn_reset(c);
+			vsk_conn_reset(c, "socket write failed");
 			return false;
 		}
 		c->buf_head = (c->buf_head + (uint32_t)n) % VSOCK_CONN_BUF;
@@ -254,7 +256,7 @@ bool vsk_conn_deliver(struct vconn *c, struct vq_cursor *r, uint32_t len)
 	if (len > VSOCK_CONN_BUF - (c->rx_cnt - c->fwd_cnt)) {
 		log_rl(LOG_WARN, "%s: port %u: guest sent %u bytes beyond its credit; reset",
 		       vs->vdev.name, c->local_port, len);
-		vsk_conn_reset(c);
+		vsk_conn_reset(c, "beyond the credit");
 		return false;
 	}
 	c->rx_cnt += len;
@@ -270,7 +272,7 @@ bool vsk_conn_deliver(struct vconn *c, struct vq_cursor *r, uint32_t len)
 				n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 			while (n < 0 && errno == EINTR);
 			if (n < 0 && errno != EAGAIN) {
-				vsk_conn_reset(c);
+				vsk_conn_reset(c, "socket write failed");
 				return false;
 			}
 			if (n > 0) {
@@ -283,7 +285,7 @@ bool vsk_conn_deliver(struct vconn *c, struct vq_cursor *r, uint32_t len)
 	}
 	if (len) {
 		if (!c->buf && !(c->buf = malloc(VSOCK_CONN_BUF))) {
-			vsk_conn_reset(c);
+			vsk_conn_reset(c, "out of memory");
 			return false;
 		}
 		while (len) {
@@ -463,7 +465,7 @@ void vsk_timer_cb(void *opaque, uint32_t events)
 		}
 		log_rl(LOG_INFO, "%s: port %u: no answer from the guest; reset", vs->vdev.name,
 		       c->local_port);
-		vsk_conn_reset(c);
+		vsk_conn_reset(c, "no answer from the guest");
 	}
 	if (!any) {
 		struct itimerspec off = {0};

@@ -146,7 +146,7 @@ static int rx_data(struct vsock *vs, struct vconn *c)
 		return 0;
 	}
 	if (n < 0) {
-		vsk_conn_reset(c);
+		vsk_conn_reset(c, "rx: socket read failed");
 		return -1;
 	}
 	if (n == 0) { /* the host side will not send more */
@@ -306,7 +306,7 @@ static void handle_pkt(struct vsock *vs, const struct pkt *p, struct vq_cursor *
 	struct vconn *c = vsk_conn_find(vs, p->dst_port, p->src_port);
 	if (p->op == VIRTIO_VSOCK_OP_REQUEST) {
 		if (c) { /* a second REQUEST for a live connection: both are gone */
-			vsk_conn_reset(c);
+			vsk_conn_reset(c, "second REQUEST");
 			return;
 		}
 		guest_connect(vs, p);
@@ -324,12 +324,12 @@ static void handle_pkt(struct vsock *vs, const struct pkt *p, struct vq_cursor *
 	case VIRTIO_VSOCK_OP_RESPONSE: {
 		char ok[32];
 		if (c->state != CS_HOST_REQ || (c->pending & P_REQUEST)) {
-			vsk_conn_reset(c);
+			vsk_conn_reset(c, "RESPONSE in a wrong state");
 			return;
 		}
 		int n = snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
 		if (send(c->fd, ok, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) != n) {
-			vsk_conn_reset(c);
+			vsk_conn_reset(c, "cannot write OK line");
 			return;
 		}
 		c->state = CS_ESTABLISHED;
@@ -340,6 +340,7 @@ static void handle_pkt(struct vsock *vs, const struct pkt *p, struct vq_cursor *
 		break;
 	}
 	case VIRTIO_VSOCK_OP_RST:
+		log_debug("%s: port %u: reset by the guest", vs->vdev.name, c->local_port);
 		vsk_conn_close(c);
 		return;
 	case VIRTIO_VSOCK_OP_SHUTDOWN:
@@ -348,7 +349,7 @@ static void handle_pkt(struct vsock *vs, const struct pkt *p, struct vq_cursor *
 		if (p->flags & VIRTIO_VSOCK_SHUTDOWN_RCV)
 			c->guest_shut_rcv = true;
 		if (c->state != CS_ESTABLISHED) {
-			vsk_conn_reset(c);
+			vsk_conn_reset(c, "SHUTDOWN before established");
 			return;
 		}
 		if (!vsk_maybe_finish(c) && c->buf_len == 0)
@@ -356,7 +357,7 @@ static void handle_pkt(struct vsock *vs, const struct pkt *p, struct vq_cursor *
 		return;
 	case VIRTIO_VSOCK_OP_RW:
 		if (c->state != CS_ESTABLISHED || c->guest_shut_send) {
-			vsk_conn_reset(c);
+			vsk_conn_reset(c, "data before established or after SHUTDOWN SEND");
 			return;
 		}
 		vsk_conn_deliver(c, payload, p->len);
@@ -367,7 +368,7 @@ static void handle_pkt(struct vsock *vs, const struct pkt *p, struct vq_cursor *
 		vsk_conn_queue(c, P_CREDIT_UPDATE);
 		break;
 	default:
-		vsk_conn_reset(c);
+		vsk_conn_reset(c, "unknown op");
 		return;
 	}
 	if (wants_data(c))

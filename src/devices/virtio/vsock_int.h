@@ -113,8 +113,8 @@ void vsk_conn_key(struct vconn *c, uint32_t local, uint32_t peer);
 struct vconn *vsk_conn_new(struct vsock *vs, int fd, enum conn_state st);
 /* Forget c now (loop thread): out of every list, socket closed. */
 void vsk_conn_close(struct vconn *c);
-/* RST to the guest (when it knows the connection), then close. */
-void vsk_conn_reset(struct vconn *c);
+/* RST to the guest (when it knows the connection), then close; why goes to the debug log. */
+void vsk_conn_reset(struct vconn *c, const char *why);
 /* Free a connection already out of the lists (zombies). */
 void vsk_conn_free(struct vconn *c);
 /* c wants the rx queue: for the control packets in `what` (P_*) / for data. */
