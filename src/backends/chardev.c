@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Host side of a console: stdio (raw terminal while attached), file, none. See chardev.h. */
+/* Host side of a console: stdio (raw terminal while attached), file, unix socket, pty, none.
+ * See chardev.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,11 +13,13 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 #include "backends/chardev.h"
+#include "backends/uds.h"
 #include "base/log.h"
 
 #define CHR_IN_CHUNK 64	     /* bytes read from the input fd per event */
@@ -68,7 +71,23 @@ struct chardev {
 	bool out_stalled;
 	bool out_dead;
 	atomic_uint_least64_t dropped;
+
+	/* socket mode: the listener; in_fd == out_fd is the client (loop thread changes it,
+	 * out_fd under out_lock). */
+	int listen_fd;
+	struct ev_handler *listen_h;
+	char *sock_path;
+	/* pty mode: our own slave fd keeps the pty alive between users. */
+	int pty_slave_fd;
+	char pty_path[64];
+	/* terminal size */
+	int winch_fd;
+	struct ev_handler *winch_h;
+	chardev_winsize_fn winsz_fn;
+	void *winsz_opaque;
 };
+
+static void chr_sock_drop_client(struct chardev *chr);
 
 /* A private, non-blocking file description for fd where possible (pipes, FIFOs, ttys), so
  * O_NONBLOCK never leaks into the description the shell shares with us. Else a dup, used
@@ -168,6 +187,10 @@ static void chr_in_cb(void *opaque, uint32_t events)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) { /* end of input, or hang-up (EIO on a pty whose master closed) */
+		if (chr->mode == SERIAL_SOCKET) { /* the client left: wait for the next one */
+			chr_sock_drop_client(chr);
+			return;
+		}
 		if (n < 0)
 			log_info("chardev: input: read failed: %s; input closed", strerror(errno));
 		chr->in_eof = true;
@@ -403,6 +426,160 @@ static int chr_open_stdio(struct chardev *chr, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- socket mode ---- */
+
+static void chr_accept_cb(void *opaque, uint32_t events)
+{
+	struct chardev *chr = opaque;
+	(void)events;
+	if (chr->in_fd >= 0)
+		return; /* one client at a time: the next waits in the backlog */
+	int fd = accept4(chr->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_rl(LOG_WARN, "console socket %s: accept: %s", chr->sock_path, strerror(errno));
+		return;
+	}
+	pthread_mutex_lock(&chr->out_lock);
+	chr->out_fd = fd;
+	chr->out_stalled = chr->out_dead = false;
+	pthread_mutex_unlock(&chr->out_lock);
+	chr->in_fd = fd;
+	chr->in_eof = false;
+	chr->pend_len = chr->pend_off = 0;
+	if (chr->listen_h) {
+		ev_del(chr->loop, chr->listen_h);
+		chr->listen_h = NULL;
+	}
+	log_info("console socket %s: client connected", chr->sock_path);
+	chardev_input_resume(chr); /* starts reading if a consumer is set */
+}
+
+static void chr_sock_drop_client(struct chardev *chr)
+{
+	chr_in_unwatch(chr);
+	pthread_mutex_lock(&chr->out_lock);
+	chr->out_fd = -1;
+	pthread_mutex_unlock(&chr->out_lock);
+	if (chr->in_fd >= 0)
+		close(chr->in_fd);
+	chr->in_fd = -1;
+	chr->pend_len = chr->pend_off = 0;
+	log_info("console socket %s: client left", chr->sock_path);
+	if (!chr->listen_h &&
+	    ev_add(chr->loop, chr->listen_fd, EPOLLIN, chr_accept_cb, chr, &chr->listen_h) < 0)
+		log_warn("console socket %s: cannot accept clients any more", chr->sock_path);
+}
+
+static int chr_open_socket(struct chardev *chr, const char *path, char *err, size_t errlen)
+{
+	if (!path || !*path || !chr->loop) {
+		snprintf(err, errlen, "console socket: needs a path and an event loop");
+		return -EINVAL;
+	}
+	int r = uds_listen(path, 4, &chr->listen_fd);
+	if (r < 0) {
+		snprintf(err, errlen, "console socket %s: %s", path,
+			 r == -EEXIST	     ? "exists and is not a socket"
+			 : r == -EADDRINUSE ? "in use by another process"
+					     : strerror(-r));
+		return r;
+	}
+	chr->sock_path = strdup(path);
+	chr->in_io = chr->out_io = CHR_IO_SOCKET;
+	return chr->sock_path ? 0 : -ENOMEM;
+}
+
+bool chardev_connected(struct chardev *chr)
+{
+	return chr && chr->mode == SERIAL_SOCKET && chr->in_fd >= 0;
+}
+
+/* ---- pty mode ---- */
+
+static int chr_open_pty(struct chardev *chr, char *err, size_t errlen)
+{
+	struct termios t;
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 ||
+	    ptsname_r(m, chr->pty_path, sizeof(chr->pty_path)) != 0) {
+		int e = errno;
+		if (m >= 0)
+			close(m);
+		snprintf(err, errlen, "console pty: %s", strerror(e));
+		return -e;
+	}
+	chr->pty_slave_fd = open(chr->pty_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (chr->pty_slave_fd < 0 || tcgetattr(chr->pty_slave_fd, &t) < 0) {
+		int e = errno;
+		close(m);
+		snprintf(err, errlen, "console pty %s: %s", chr->pty_path, strerror(e));
+		return -e;
+	}
+	cfmakeraw(&t);
+	if (tcsetattr(chr->pty_slave_fd, TCSANOW, &t) < 0) {
+		int e = errno;
+		close(m);
+		snprintf(err, errlen, "console pty %s: raw mode: %s", chr->pty_path, strerror(e));
+		return -e;
+	}
+	chr->in_fd = m;
+	chr->out_fd = fcntl(m, F_DUPFD_CLOEXEC, 3);
+	if (chr->out_fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "console pty: %s", strerror(e));
+		return -e;
+	}
+	chr->in_io = chr->out_io = CHR_IO_NONBLOCK;
+	return 0;
+}
+
+const char *chardev_pty_path(struct chardev *chr)
+{
+	return chr && chr->mode == SERIAL_PTY ? chr->pty_path : NULL;
+}
+
+/* ---- terminal size ---- */
+
+static void chr_winch_cb(void *opaque, uint32_t events)
+{
+	struct chardev *chr = opaque;
+	struct signalfd_siginfo si;
+	struct winsize ws;
+	(void)events;
+	while (read(chr->winch_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		;
+	if (ioctl(chr->tty_fd, TIOCGWINSZ, &ws) == 0 && chr->winsz_fn)
+		chr->winsz_fn(chr->winsz_opaque, ws.ws_col, ws.ws_row);
+}
+
+int chardev_watch_winsize(struct chardev *chr, chardev_winsize_fn fn, void *opaque,
+			  uint16_t *cols, uint16_t *rows)
+{
+	struct winsize ws;
+	sigset_t set;
+
+	if (!chr || chr->mode != SERIAL_STDIO || chr->tty_fd < 0 || !chr->loop)
+		return -ENOTTY;
+	if (ioctl(chr->tty_fd, TIOCGWINSZ, &ws) < 0)
+		return -errno;
+	*cols = ws.ws_col;
+	*rows = ws.ws_row;
+	if (chr->winch_fd >= 0)
+		return -EBUSY;
+	sigemptyset(&set);
+	sigaddset(&set, SIGWINCH);
+	int r = pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (r)
+		return -r;
+	chr->winch_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (chr->winch_fd < 0)
+		return -errno;
+	chr->winsz_fn = fn;
+	chr->winsz_opaque = opaque;
+	return ev_add(chr->loop, chr->winch_fd, EPOLLIN, chr_winch_cb, chr, &chr->winch_h);
+}
+
 static int chr_create(enum serial_mode mode, const char *path, struct ev_loop *loop, bool append,
 		      struct chardev **out, char *err, size_t errlen)
 {
@@ -416,6 +593,7 @@ static int chr_create(enum serial_mode mode, const char *path, struct ev_loop *l
 	chr->mode = mode;
 	chr->loop = loop;
 	chr->in_fd = chr->out_fd = chr->wake_fd = chr->tty_fd = chr->att_fd = -1;
+	chr->listen_fd = chr->pty_slave_fd = chr->winch_fd = -1;
 	chr->in_io = chr->out_io = CHR_IO_PLAIN;
 	atomic_init(&chr->raw, false);
 	atomic_init(&chr->dropped, 0);
@@ -441,15 +619,26 @@ static int chr_create(enum serial_mode mode, const char *path, struct ev_loop *l
 		break;
 	case SERIAL_NONE:
 		break;
+	case SERIAL_SOCKET:
+		r = chr_open_socket(chr, path, err, errlen);
+		break;
+	case SERIAL_PTY:
+		r = chr_open_pty(chr, err, errlen);
+		break;
 	default:
 		snprintf(err, errlen, "serial: unknown mode %d", (int)mode);
 		r = -EINVAL;
 	}
-	if (r == 0 && chr->in_fd >= 0) {
+	if (r == 0 && (chr->in_fd >= 0 || chr->listen_fd >= 0)) {
 		r = chr_wake_setup(chr);
 		if (r < 0)
 			snprintf(err, errlen, "serial: eventfd: %s", strerror(-r));
 		/* Input starts when a consumer is set (chardev_set_input resumes). */
+	}
+	if (r == 0 && chr->listen_fd >= 0) {
+		r = ev_add(loop, chr->listen_fd, EPOLLIN, chr_accept_cb, chr, &chr->listen_h);
+		if (r < 0)
+			snprintf(err, errlen, "console socket: event loop: %s", strerror(-r));
 	}
 	if (r < 0) {
 		chardev_destroy(chr);
@@ -479,6 +668,24 @@ void chardev_destroy(struct chardev *chr)
 	chr_in_unwatch(chr);
 	if (chr->wake_h)
 		ev_del(chr->loop, chr->wake_h);
+	if (chr->listen_h)
+		ev_del(chr->loop, chr->listen_h);
+	if (chr->winch_h)
+		ev_del(chr->loop, chr->winch_h);
+	if (chr->winch_fd >= 0)
+		close(chr->winch_fd);
+	if (chr->listen_fd >= 0) {
+		close(chr->listen_fd);
+		if (chr->sock_path)
+			unlink(chr->sock_path);
+	}
+	free(chr->sock_path);
+	if (chr->pty_slave_fd >= 0)
+		close(chr->pty_slave_fd);
+	if (chr->mode == SERIAL_SOCKET && chr->in_fd >= 0) {
+		close(chr->in_fd); /* the client: in_fd and out_fd are the same socket */
+		chr->in_fd = chr->out_fd = -1;
+	}
 	chardev_restore_terminal(chr);
 	if (chr->in_fd >= 0)
 		close(chr->in_fd);
@@ -525,7 +732,7 @@ void chardev_write(struct chardev *chr, const void *buf, size_t len)
 		}
 	}
 	was_stalled = chr->out_stalled;
-	if (chr->out_fd < 0) {
+	if (chr->out_fd < 0) { /* none, file-less modes, or no socket client right now */
 		pthread_mutex_unlock(&chr->out_lock);
 		return;
 	}
@@ -552,8 +759,12 @@ void chardev_write(struct chardev *chr, const void *buf, size_t len)
 				break;
 		} else {
 			chr->out_dead = true;
-			log_warn("chardev: output: write failed: %s; discarding further output",
-				 n < 0 ? strerror(errno) : "wrote nothing");
+			if (chr->mode == SERIAL_SOCKET) /* the client left; the next one gets output */
+				log_info("chardev: output: client gone: %s",
+					 n < 0 ? strerror(errno) : "wrote nothing");
+			else
+				log_warn("chardev: output: write failed: %s; discarding further output",
+					 n < 0 ? strerror(errno) : "wrote nothing");
 		}
 	}
 	if (len) {

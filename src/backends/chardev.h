@@ -9,6 +9,13 @@
  *               by chardev_destroy() and by chardev_restore_terminal() (async-signal-safe).
  *   file=PATH   output to PATH (created/truncated, 0644), no input.
  *   none        output discarded, no input.
+ *   socket=PATH a unix socket vireo listens on (a stale socket file is replaced); one client
+ *               at a time is the terminal (input and output), the next waits in the backlog
+ *               until it leaves. Output while nobody is connected is discarded.
+ *   pty         a new pseudo-terminal in raw mode; chardev_pty_path() names its slave
+ *               (/dev/pts/N) for the user to attach to (screen, minicom, picocom). vireo keeps
+ *               the slave open, so users may come and go; output nobody reads fills the
+ *               pty's buffer and is then dropped like a stalled reader's.
  *
  * Input is read non-blocking on the event-loop thread and pushed to one consumer. The consumer
  * returns how many bytes it took; when it takes fewer than offered the chardev keeps the rest,
@@ -39,7 +46,7 @@ struct chardev;
  * (0..len). Accepting fewer than len pauses input until chardev_input_resume(). */
 typedef size_t (*chardev_input_fn)(void *opaque, const uint8_t *buf, size_t len);
 
-/* mode SERIAL_FILE needs path. loop may be NULL for modes without input (or to not read
+/* modes SERIAL_FILE and SERIAL_SOCKET need path. loop may be NULL for modes without input (or to not read
  * input at all). On error returns -errno and writes a one-line reason to err. */
 int chardev_create(enum serial_mode mode, const char *path, struct ev_loop *loop,
 		   struct chardev **out, char *err, size_t errlen) WUR;
@@ -76,6 +83,19 @@ bool chardev_attached(struct chardev *chr);
  * be called from a SIGINT/SIGTERM handler or atexit (clear the pointer the handler uses
  * before chardev_destroy). chardev_destroy calls it too. */
 void chardev_restore_terminal(struct chardev *chr);
+
+/* The terminal size changed (columns, rows). Called on the event-loop thread. */
+typedef void (*chardev_winsize_fn)(void *opaque, uint16_t cols, uint16_t rows);
+/* stdio on a terminal: report its size now (in cols and rows) and call fn on every change
+ * (SIGWINCH, read from a signalfd on the loop). Blocks SIGWINCH in the calling thread: call
+ * it from the main thread before other threads start. -ENOTTY when this chardev has no
+ * terminal (file, socket, pty, stdio redirected): no size to follow. fn may be NULL. */
+int chardev_watch_winsize(struct chardev *chr, chardev_winsize_fn fn, void *opaque,
+			  uint16_t *cols, uint16_t *rows) WUR;
+/* pty mode: the path of the slave, e.g. /dev/pts/3; NULL otherwise. */
+const char *chardev_pty_path(struct chardev *chr);
+/* socket mode: whether a client is connected now. */
+bool chardev_connected(struct chardev *chr);
 
 /* True while this chardev holds a terminal in raw mode. */
 bool chardev_term_raw(struct chardev *chr);

@@ -22,7 +22,8 @@ void cli_usage_run(FILE *out)
 	      "  --firmware-log PATH  write the firmware debug console (port 0x402) to PATH\n"
 	      "  --cpus N             vCPUs, 1..32 (default 1)\n"
 	      "  --memory SIZE        guest RAM, e.g. 512M, 2G (default 512M)\n"
-	      "  --serial MODE        stdio | file=PATH | none (default stdio)\n"
+	      "  --serial MODE        stdio | file=PATH | socket=PATH | pty | none (default stdio;\n"
+	      "                       none when a virtio console has stdio)\n"
 	      "  --disk OPTS          virtio-blk disk, repeatable: path=FILE[,readonly=on]\n"
 	      "                       [,serial=ID][,direct=on][,queues=N][,queue_size=N]\n"
 	      "                       or vhost-user=SOCKET\n"
@@ -38,6 +39,15 @@ void cli_usage_run(FILE *out)
 	      "                       vm-PID); its API socket is RUNDIR/NAME.sock, RUNDIR =\n"
 	      "                       $XDG_RUNTIME_DIR/vireo, or /run/vireo as root\n"
 	      "  --api-socket PATH    serve the REST API on PATH instead\n"
+	      "  --balloon [OPTS]     virtio-balloon: [size=SIZE][,deflate_on_oom=on]\n"
+	      "                       [,free_page_reporting=on][,stats=SECONDS]\n"
+	      "  --console virtio[,MODE]\n"
+	      "                       virtio console (hvc0): stdio (default), file=PATH,\n"
+	      "                       socket=PATH or pty\n"
+	      "  --vsock cid=N,socket=PATH\n"
+	      "                       virtio-vsock; host connects to PATH (\"CONNECT <port>\\n\"),\n"
+	      "                       guest connections to host port P go to PATH_P\n"
+	      "  --rng [rate=BYTES]   virtio-rng from getrandom(), optionally BYTES per second\n"
 	      "  --log-level LEVEL    error | warn | info | debug (default warn); -v = info\n"
 	      "  -h, --help           this help\n"
 	      "\n"
@@ -63,6 +73,10 @@ enum {
 	OPT_CONFIG,
 	OPT_NAME,
 	OPT_API_SOCKET,
+	OPT_BALLOON,
+	OPT_CONSOLE,
+	OPT_VSOCK,
+	OPT_RNG,
 };
 
 static const struct option run_opts[] = {
@@ -82,6 +96,10 @@ static const struct option run_opts[] = {
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"name", required_argument, NULL, OPT_NAME},
 	{"api-socket", required_argument, NULL, OPT_API_SOCKET},
+	{"balloon", optional_argument, NULL, OPT_BALLOON},
+	{"console", required_argument, NULL, OPT_CONSOLE},
+	{"vsock", required_argument, NULL, OPT_VSOCK},
+	{"rng", optional_argument, NULL, OPT_RNG},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -202,18 +220,58 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, struct cli_run_o
 			}
 			break;
 		case OPT_SERIAL:
+			cfg->serial_given = true;
 			if (!strcmp(optarg, "stdio")) {
 				cfg->serial = SERIAL_STDIO;
 			} else if (!strcmp(optarg, "none")) {
 				cfg->serial = SERIAL_NONE;
-			} else if (!strncmp(optarg, "file=", 5) && optarg[5]) {
-				cfg->serial = SERIAL_FILE;
+			} else if (!strcmp(optarg, "pty")) {
+				cfg->serial = SERIAL_PTY;
+			} else if ((!strncmp(optarg, "file=", 5) || !strncmp(optarg, "socket=", 7)) &&
+				   strchr(optarg, '=')[1]) {
+				cfg->serial = optarg[0] == 'f' ? SERIAL_FILE : SERIAL_SOCKET;
 				free(cfg->serial_path);
-				cfg->serial_path = strdup(optarg + 5);
+				cfg->serial_path = strdup(strchr(optarg, '=') + 1);
 			} else {
 				snprintf(err, errlen,
-					 "--serial %s: expected stdio, none or file=PATH", optarg);
+					 "--serial %s: expected stdio, none, file=PATH, socket=PATH or pty",
+					 optarg);
 				r = -EINVAL;
+			}
+			break;
+		case OPT_BALLOON:
+		case OPT_RNG: {
+			/* Every key is optional: "--balloon", "--balloon=k=v" or "--balloon k=v". */
+			const char *v = optarg;
+			if (!v && optind < argc && argv[optind][0] != '-' && strchr(argv[optind], '='))
+				v = argv[optind++];
+			if (c == OPT_BALLOON && cfg->balloon.enabled) {
+				snprintf(err, errlen, "--balloon given twice");
+				r = -EINVAL;
+			} else if (c == OPT_RNG && cfg->rng.enabled) {
+				snprintf(err, errlen, "--rng given twice");
+				r = -EINVAL;
+			} else if (c == OPT_BALLOON) {
+				r = cfg_parse_balloon(v, &cfg->balloon, err, errlen);
+			} else {
+				r = cfg_parse_rng(v, &cfg->rng, err, errlen);
+			}
+			break;
+		}
+		case OPT_CONSOLE:
+			if (cfg->console.enabled) {
+				snprintf(err, errlen, "--console given twice");
+				r = -EINVAL;
+			} else {
+				r = cfg_parse_console(optarg, &cfg->console, err, errlen);
+			}
+			break;
+		case OPT_VSOCK:
+			if (cfg->vsock.enabled) {
+				snprintf(err, errlen, "--vsock given twice");
+				r = -EINVAL;
+			} else {
+				r = cfg_parse_vsock(optarg, &cfg->vsock, err, errlen);
 			}
 			break;
 		case OPT_DISK:
@@ -306,6 +364,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, struct cli_run_o
 		   (opts->name || opts->api_socket)) {
 		return 0; /* an empty VMM: the VM comes through the API */
 	}
+	cfg_devices_defaults(cfg);
 	opts->have_vm = true;
 	return cfg_validate(cfg, err, errlen);
 }

@@ -27,6 +27,7 @@ void cfg_fini(struct vm_config *cfg)
 		free(cfg->disks[i].vhost_user);
 	}
 	cfg_display_fini(&cfg->display);
+	cfg_devices_fini(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -220,9 +221,13 @@ int cfg_validate(const struct vm_config *cfg, char *err, size_t errlen)
 			}
 		}
 	}
-	if (cfg->serial == SERIAL_FILE && (!cfg->serial_path || !*cfg->serial_path)) {
-		snprintf(err, errlen, "--serial file=: needs a path");
+	if ((cfg->serial == SERIAL_FILE || cfg->serial == SERIAL_SOCKET) &&
+	    (!cfg->serial_path || !*cfg->serial_path)) {
+		snprintf(err, errlen, "--serial: file= and socket= need a path");
 		return -EINVAL;
 	}
-	return cfg_validate_display(cfg, err, errlen);
+	r = cfg_validate_display(cfg, err, errlen);
+	if (r < 0)
+		return r;
+	return cfg_validate_devices(cfg, err, errlen);
 }

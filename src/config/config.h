@@ -16,7 +16,8 @@
 #define VM_DEFAULT_MEM (512ULL * MiB)
 #define VM_MIN_MEM (2ULL * MiB)
 
-enum serial_mode { SERIAL_STDIO = 0, SERIAL_FILE, SERIAL_NONE };
+/* Host side of a character device (serial port, virtio console); see backends/chardev.h. */
+enum serial_mode { SERIAL_STDIO = 0, SERIAL_FILE, SERIAL_NONE, SERIAL_SOCKET, SERIAL_PTY };
 
 struct disk_config {
 	char *path;              /* image file or block device (NULL with vhost_user) */
@@ -48,6 +49,35 @@ struct display_config {
 	char *screenshot;   /* PNG written on SIGUSR2 and when the VM stops, or NULL */
 };
 
+/* --balloon: virtio-balloon (devices/virtio/balloon.h). */
+struct balloon_config {
+	bool enabled;
+	uint64_t size;            /* initial balloon size in bytes (memory taken from the guest) */
+	bool deflate_on_oom;      /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+	bool free_page_reporting; /* VIRTIO_BALLOON_F_REPORTING */
+	unsigned stats_s;         /* ask for fresh statistics every N seconds, 0 = never */
+};
+
+/* --console virtio: virtio-console port 0 (devices/virtio/console.h). */
+struct console_config {
+	bool enabled;
+	enum serial_mode mode; /* STDIO, FILE, SOCKET or PTY */
+	char *path;            /* FILE, SOCKET */
+};
+
+/* --vsock: virtio-vsock with the hybrid AF_UNIX host side (devices/virtio/vsock.h). */
+struct vsock_config {
+	bool enabled;
+	uint64_t cid;  /* the guest's context id, >= 3 */
+	char *uds;     /* host socket; guest connections to port P go to "<uds>_P" */
+};
+
+/* --rng: virtio-rng (devices/virtio/rng.h). */
+struct rng_config {
+	bool enabled;
+	uint64_t rate; /* bytes per second, 0 = unlimited */
+};
+
 struct vm_config {
 	char *kernel;
 	char *initrd;
@@ -63,6 +93,11 @@ struct vm_config {
 	struct gpu_config gpu;
 	bool input; /* --input: virtio keyboard and tablet */
 	struct display_config display;
+	bool serial_given; /* --serial was on the command line (not the default) */
+	struct balloon_config balloon;
+	struct console_config console;
+	struct vsock_config vsock;
+	struct rng_config rng;
 };
 
 void cfg_init(struct vm_config *cfg);
@@ -77,6 +112,19 @@ int cfg_parse_display(const char *val, struct display_config *d, char *err, size
 int cfg_validate_display(const struct vm_config *cfg, char *err, size_t errlen) WUR;
 void cfg_display_fini(struct display_config *d);
 
+/* Parse --balloon / --console / --vsock / --rng values (src/config/dev_opts.c). Each fills
+ * its struct (defaults first, enabled = true); on error a one-line reason goes to err and
+ * nothing is left allocated. */
+int cfg_parse_balloon(const char *val, struct balloon_config *b, char *err, size_t errlen) WUR;
+int cfg_parse_console(const char *val, struct console_config *c, char *err, size_t errlen) WUR;
+int cfg_parse_vsock(const char *val, struct vsock_config *v, char *err, size_t errlen) WUR;
+int cfg_parse_rng(const char *val, struct rng_config *r, char *err, size_t errlen) WUR;
+void cfg_devices_fini(struct vm_config *cfg);
+/* Defaults that depend on other options (a stdio virtio console takes stdin from the serial
+ * port unless --serial was given). Call once after parsing, before cfg_validate. */
+void cfg_devices_defaults(struct vm_config *cfg);
+/* Cross-field checks of those devices (called by cfg_validate). */
+int cfg_validate_devices(const struct vm_config *cfg, char *err, size_t errlen) WUR;
 /* Cross-field checks and host limits (memory vs host RAM). One-line reason on error. */
 int cfg_validate(const struct vm_config *cfg, char *err, size_t errlen) WUR;
 

@@ -141,3 +141,44 @@ uint64_t gm_ram_size(const struct guest_mem *gm)
 			t += gm->regions[i].size;
 	return t;
 }
+
+int gm_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	const uint64_t page = 4096;
+	if ((gpa | len) & (page - 1))
+		return -EINVAL;
+	if (!len)
+		return 0;
+	const struct gm_region *r = gm_find(gm, gpa);
+	if (!r || r->readonly)
+		return -EFAULT;
+	uint64_t off = gpa - r->gpa;
+	if (len > r->size - off)
+		return -EFAULT;
+	if (r->fd >= 0) {
+		if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(r->fd_off + off), (off_t)len) < 0)
+			return -errno;
+		return 0;
+	}
+	if (madvise(r->hva + off, (size_t)len, MADV_DONTNEED) < 0)
+		return -errno;
+	return 0;
+}
+
+int gm_hva_to_gpa(const struct guest_mem *gm, const void *hva, uint64_t len, uint64_t *gpa)
+{
+	uintptr_t p = (uintptr_t)hva;
+	for (unsigned i = 0; i < gm->nr; i++) {
+		const struct gm_region *r = &gm->regions[i];
+		uintptr_t base = (uintptr_t)r->hva;
+		if (p < base || p - base >= r->size)
+			continue;
+		uint64_t off = (uint64_t)(p - base);
+		if (len > r->size - off)
+			return -EFAULT;
+		*gpa = r->gpa + off;
+		return 0;
+	}
+	return -EFAULT;
+}

@@ -50,6 +50,16 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 /* Total bytes of RAM across regions that are not read-only. */
 uint64_t gm_ram_size(const struct guest_mem *gm);
 
+/* Give the host memory behind [gpa, gpa+len) back (balloon, free page reporting): the range
+ * must lie wholly in one writable region; gpa and len must be 4 KiB aligned. memfd-backed
+ * regions get a hole punched in the file (fallocate PUNCH_HOLE), anonymous ones
+ * MADV_DONTNEED. The guest reads zeros there afterwards. Returns 0, -EINVAL (misaligned),
+ * -EFAULT (outside RAM) or the syscall's -errno. */
+int gm_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t len) WUR;
+/* The guest-physical address of host pointer hva if [hva, hva+len) lies wholly in one region
+ * (e.g. a popped descriptor's iovec); -EFAULT otherwise. */
+int gm_hva_to_gpa(const struct guest_mem *gm, const void *hva, uint64_t len, uint64_t *gpa) WUR;
+
 /* Single-fetch little-endian accessors on host pointers into guest memory (x86 is LE). The
  * guest picks the addresses, so they may be misaligned: the types carry aligned(1) and the
  * compiler emits one (possibly unaligned) volatile access, which x86 performs atomically for

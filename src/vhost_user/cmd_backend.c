@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
 #include "vhost_user/backend.h"
 #include "vhost_user/cmd_backend.h"
 
@@ -27,6 +28,8 @@ struct backend_opts {
 	const char *socket;
 	const char *disk;
 	const char *tap;
+	const char *vsock;
+	const char *rate;
 	int verbose;
 	uint64_t poll_us;
 };
@@ -72,16 +75,45 @@ static int create_blk(const struct backend_opts *o, struct virtio_dev **dev, cha
 static int create_rng(const struct backend_opts *o, struct virtio_dev **dev, char *err,
 		      size_t errlen)
 {
-	int r = vrng_create("rng0", dev);
+	struct rng_config rc = {0};
+	int r = 0;
+	if (o->rate) {
+		char kv[64];
+		snprintf(kv, sizeof(kv), "rate=%s", o->rate);
+		r = cfg_parse_rng(kv, &rc, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	r = vrng_create_rate("rng0", rc.rate, dev);
 	if (r < 0)
 		snprintf(err, errlen, "backend rng: %s", strerror(-r));
+	return r;
+}
+
+static int create_vsock(const struct backend_opts *o, struct virtio_dev **dev, char *err,
+			size_t errlen)
+{
+	struct vsock_config vc = {0};
+	if (!o->vsock) {
+		snprintf(err, errlen, "backend vsock: --vsock cid=N,socket=PATH is required");
+		return -EINVAL;
+	}
+	int r = cfg_parse_vsock(o->vsock, &vc, err, errlen);
+	if (r == 0)
+		r = vsock_create(&vc, "vsock0", dev, err, errlen);
+	free(vc.uds);
 	return r;
 }
 
 static const struct backend_type backend_types[] = {
     {"blk", "--socket PATH --disk path=FILE[,readonly=on,serial=S,queues=N,queue_size=N,direct=on]",
      "virtio-blk over a raw image", create_blk},
-    {"rng", "--socket PATH", "virtio-rng from getrandom()", create_rng},
+    {"rng", "--socket PATH [--rate BYTES]", "virtio-rng from getrandom(), optionally BYTES per second",
+     create_rng},
+    {"vsock", "--socket PATH --vsock cid=N,socket=UDS",
+     "virtio-vsock; host programs connect to UDS (\"CONNECT <port>\\n\"), guest connections\n"
+     "        to host port P go to UDS_P (QEMU: -device vhost-user-vsock-pci)",
+     create_vsock},
     {"net", "--socket PATH --tap NAME", "virtio-net over a tap device", NULL},
 };
 
@@ -92,7 +124,7 @@ static void usage(FILE *out)
 	      "types:\n",
 	      out);
 	for (size_t i = 0; i < ARRAY_SIZE(backend_types); i++)
-		fprintf(out, "  %-4s %s\n       %s%s\n", backend_types[i].name,
+		fprintf(out, "  %-5s %s\n        %s%s\n", backend_types[i].name,
 			backend_types[i].args, backend_types[i].what,
 			backend_types[i].create ? "" : " (not available yet)");
 	fputs("\noptions:\n"
@@ -145,6 +177,10 @@ static int parse_args(int argc, char **argv, struct backend_opts *o, char *err, 
 			o->disk = v;
 		} else if (!strncmp(a, "--tap", 5) && (v = opt_value(argc, argv, &i, "--tap"))) {
 			o->tap = v;
+		} else if (!strncmp(a, "--vsock", 7) && (v = opt_value(argc, argv, &i, "--vsock"))) {
+			o->vsock = v;
+		} else if (!strncmp(a, "--rate", 6) && (v = opt_value(argc, argv, &i, "--rate"))) {
+			o->rate = v;
 		} else if (!strncmp(a, "--poll-us", 9) &&
 			   (v = opt_value(argc, argv, &i, "--poll-us"))) {
 			if (parse_uint(v, 0, 1000000, &o->poll_us) < 0) {
@@ -323,6 +359,14 @@ int cmd_backend(int argc, char **argv)
 	}
 	if (o.disk && strcmp(t->name, "blk") != 0) {
 		fprintf(stderr, "vireo: backend %s: --disk applies to blk only\n", t->name);
+		return EXIT_USAGE;
+	}
+	if (o.vsock && strcmp(t->name, "vsock") != 0) {
+		fprintf(stderr, "vireo: backend %s: --vsock applies to vsock only\n", t->name);
+		return EXIT_USAGE;
+	}
+	if (o.rate && strcmp(t->name, "rng") != 0) {
+		fprintf(stderr, "vireo: backend %s: --rate applies to rng only\n", t->name);
 		return EXIT_USAGE;
 	}
 	if (o.tap && strcmp(t->name, "net") != 0) {

@@ -26,6 +26,8 @@
 #include "virtio/virtio.h"
 #include "vmm/machine.h"
 #include "vmm/machine_display.h"
+#include "devices/virtio/balloon.h"
+#include "vmm/machine_devs.h"
 #include "vmm/vm.h"
 
 struct machine {
@@ -49,6 +51,7 @@ struct machine {
 	void *power_button_opaque;
 	int (*balloon_resize)(void *opaque, uint64_t bytes);
 	void *balloon_opaque;
+	struct machine_devs devs; /* balloon, virtio console, vsock, rng */
 };
 
 int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err, size_t errlen)
@@ -79,6 +82,8 @@ int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err
 	}
 	if (r == 0)
 		r = machine_display_prepare(cfg, &m->md, err, errlen);
+	if (r == 0)
+		r = mdevs_prepare(&m->devs, cfg, err, errlen);
 	if (r < 0) {
 		machine_destroy(m);
 		return r;
@@ -161,6 +166,8 @@ static int build_platform(struct machine *m, struct vm *vm, char *err, size_t er
 		return r;
 	if ((r = own(vm, "console", m->console, destroy_chardev, err, errlen)) < 0)
 		return r;
+	if (chardev_pty_path(m->console))
+		fprintf(stderr, "vireo: serial: %s\n", chardev_pty_path(m->console));
 	r = serial8250_create(&vm->pio, LAYOUT_PIO_SERIAL0, vm_irq_line(vm, LAYOUT_IRQ_SERIAL0),
 			      m->console, &uart);
 	if (r < 0 || (r = own(vm, "serial0", uart, destroy_serial, err, errlen)) < 0)
@@ -184,6 +191,12 @@ fail:
 	if (!err[0])
 		snprintf(err, errlen, "platform devices: %s", strerror(-r));
 	return r;
+}
+
+/* vm.resize desired_balloon: the balloon's new target. */
+static int machine_balloon_target(void *opaque, uint64_t bytes)
+{
+	return vbal_set_target(opaque, bytes);
 }
 
 static int build_pci(struct machine *m, struct vm *vm, int *boot_slot, char *err, size_t errlen)
@@ -215,7 +228,10 @@ static int build_pci(struct machine *m, struct vm *vm, int *boot_slot, char *err
 		if (i == 0)
 			*boot_slot = virtio_pci_pci_dev(vp)->slot;
 	}
-	return 0;
+	r = mdevs_build(&m->devs, m->cfg, vm, m->pci, err, errlen);
+	if (r == 0 && m->devs.balloon)
+		machine_set_balloon(m, machine_balloon_target, m->devs.balloon);
+	return r;
 }
 
 /* What the ACPI tables describe: this machine (layout.h, the PCI windows, the PM block). */
@@ -346,6 +362,13 @@ void machine_restore_host(struct machine *m)
 {
 	if (m && m->console)
 		chardev_restore_terminal(m->console);
+	if (m)
+		mdevs_restore_host(&m->devs);
+}
+
+struct virtio_dev *machine_balloon(struct machine *m)
+{
+	return m ? m->devs.balloon : NULL;
 }
 
 void machine_destroy(struct machine *m)
@@ -355,6 +378,7 @@ void machine_destroy(struct machine *m)
 	for (unsigned i = 0; i < m->nr_disks; i++)
 		if (m->disks[i])
 			virtio_dev_destroy(m->disks[i]);
+	mdevs_fini(&m->devs);
 	if (m->have_plan)
 		x86_boot_plan_fini(&m->plan);
 	machine_display_destroy(m->md);

@@ -16,6 +16,7 @@ struct vm;
 struct machine;
 struct chardev;
 struct acpi_params;
+struct virtio_dev;
 
 int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err,
 		    size_t errlen) WUR;
@@ -42,5 +43,9 @@ void machine_acpi_params(unsigned nr_cpus, uint64_t mem_size, struct acpi_params
 /* Restore host state (terminal) now; safe to call more than once. */
 void machine_restore_host(struct machine *m);
 void machine_destroy(struct machine *m);
+/* The balloon device (NULL without --balloon): for the management API, which drives it with
+ * vbal_set_target() / vbal_get_info() (devices/virtio/balloon.h). Valid from machine_build
+ * until the VM is destroyed. */
+struct virtio_dev *machine_balloon(struct machine *m);
 
 #endif

@@ -107,7 +107,7 @@ TEST(cli_bad_inputs_one_line_errors)
 		     (const char *[]){"--kernel", k, "--frobnicate", NULL});
 	expect_error("--memory: missing value", (const char *[]){"--kernel", k, "--memory", NULL});
 	expect_error("unexpected argument 'extra'", (const char *[]){"--kernel", k, "extra", NULL});
-	expect_error("--serial tty: expected stdio, none or file=PATH",
+	expect_error("--serial tty: expected stdio, none, file=PATH, socket=PATH or pty",
 		     (const char *[]){"--kernel", k, "--serial", "tty", NULL});
 	expect_error("--kernel given twice", (const char *[]){"--kernel", k, "--kernel", k, NULL});
 	expect_error("mutually exclusive",
@@ -151,4 +151,84 @@ TEST(cli_disk_options)
 		     (const char *[]){"--kernel", k, "--disk", "path=/nonexistent.img", NULL});
 	snprintf(opt, sizeof(opt), "path=%s", disk);
 	expect_error("given twice", (const char *[]){"--kernel", k, "--disk", opt, "--disk", opt, NULL});
+}
+
+TEST(cli_balloon_console_vsock_rng)
+{
+	struct vm_config cfg;
+	char err[512] = "";
+	const char *k = kernel_file();
+	const char *a1[] = {"--kernel", k, "--balloon", "--rng", "--console", "virtio", NULL};
+	CHECK_EQ(parse(&cfg, err, sizeof(err), a1), 0);
+	CHECK(cfg.balloon.enabled && !cfg.balloon.size && !cfg.balloon.deflate_on_oom);
+	CHECK(cfg.rng.enabled && cfg.rng.rate == 0);
+	CHECK(cfg.console.enabled && cfg.console.mode == SERIAL_STDIO);
+	CHECK_EQ(cfg.serial, SERIAL_NONE); /* stdin goes to the virtio console */
+	CHECK(!cfg.vsock.enabled);
+	cfg_fini(&cfg);
+
+	const char *a2[] = {"--kernel", k, "--balloon",
+			    "size=128M,deflate_on_oom=on,free_page_reporting=on,stats=5", "--rng",
+			    "rate=1M/s", "--console", "virtio,socket=/tmp/con.sock", "--vsock",
+			    "cid=42,socket=/tmp/v.sock", NULL};
+	CHECK_EQ(parse(&cfg, err, sizeof(err), a2), 0);
+	CHECK_EQ(cfg.balloon.size, 128ULL << 20);
+	CHECK(cfg.balloon.deflate_on_oom && cfg.balloon.free_page_reporting);
+	CHECK_EQ(cfg.balloon.stats_s, 5);
+	CHECK_EQ(cfg.rng.rate, 1ULL << 20);
+	CHECK_EQ(cfg.console.mode, SERIAL_SOCKET);
+	CHECK_STR(cfg.console.path, "/tmp/con.sock");
+	CHECK_EQ(cfg.serial, SERIAL_STDIO); /* the console does not take stdio */
+	CHECK_EQ(cfg.vsock.cid, 42);
+	CHECK_STR(cfg.vsock.uds, "/tmp/v.sock");
+	cfg_fini(&cfg);
+
+	const char *a3[] = {"--kernel", k, "--balloon=size=64M", "--console", "virtio,pty",
+			    "--serial", "socket=/tmp/s.sock", NULL};
+	CHECK_EQ(parse(&cfg, err, sizeof(err), a3), 0);
+	CHECK_EQ(cfg.balloon.size, 64ULL << 20);
+	CHECK_EQ(cfg.console.mode, SERIAL_PTY);
+	CHECK_EQ(cfg.serial, SERIAL_SOCKET);
+	CHECK_STR(cfg.serial_path, "/tmp/s.sock");
+	cfg_fini(&cfg);
+
+	expect_error("--balloon size=3000: expected a size in 4K units",
+		     (const char *[]){"--kernel", k, "--balloon", "size=3000", NULL});
+	expect_error("--balloon size=1024 MiB: more than the guest's 512 MiB",
+		     (const char *[]){"--kernel", k, "--balloon", "size=1G", NULL});
+	expect_error("unknown key 'target'",
+		     (const char *[]){"--kernel", k, "--balloon", "target=1", NULL});
+	expect_error("--balloon stats=9999: expected seconds",
+		     (const char *[]){"--kernel", k, "--balloon", "stats=9999", NULL});
+	expect_error("--balloon deflate_on_oom=maybe: expected on or off",
+		     (const char *[]){"--kernel", k, "--balloon", "deflate_on_oom=maybe", NULL});
+	expect_error("--balloon given twice",
+		     (const char *[]){"--kernel", k, "--balloon", "--balloon", NULL});
+	expect_error("--console serial: expected virtio",
+		     (const char *[]){"--kernel", k, "--console", "serial", NULL});
+	expect_error("--console: file needs a value",
+		     (const char *[]){"--kernel", k, "--console", "virtio,file=", NULL});
+	expect_error("give one of stdio, file=, socket=, pty",
+		     (const char *[]){"--kernel", k, "--console", "virtio,pty,stdio", NULL});
+	expect_error("cannot share the terminal",
+		     (const char *[]){"--kernel", k, "--console", "virtio", "--serial", "stdio",
+				      NULL});
+	expect_error("--console and --serial both use /tmp/x",
+		     (const char *[]){"--kernel", k, "--console", "virtio,socket=/tmp/x", "--serial",
+				      "socket=/tmp/x", NULL});
+	expect_error("--vsock cid=2: expected 3..4294967294",
+		     (const char *[]){"--kernel", k, "--vsock", "cid=2,socket=/tmp/v", NULL});
+	expect_error("--vsock cid=4294967295: expected",
+		     (const char *[]){"--kernel", k, "--vsock", "cid=4294967295,socket=/tmp/v", NULL});
+	expect_error("needs cid=N and socket=PATH",
+		     (const char *[]){"--kernel", k, "--vsock", "cid=3", NULL});
+	expect_error("--vsock: socket needs a value",
+		     (const char *[]){"--kernel", k, "--vsock", "cid=3,socket=", NULL});
+	expect_error("--console and --vsock both use /tmp/v",
+		     (const char *[]){"--kernel", k, "--console", "virtio,socket=/tmp/v", "--vsock",
+				      "cid=3,socket=/tmp/v", NULL});
+	expect_error("--rng rate=fast: expected bytes per second",
+		     (const char *[]){"--kernel", k, "--rng", "rate=fast", NULL});
+	expect_error("--rng rate=2G",
+		     (const char *[]){"--kernel", k, "--rng", "rate=2G", NULL});
 }

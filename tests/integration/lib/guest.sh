@@ -50,3 +50,14 @@ guest_boot() { # NAME TIMEOUT VIREO-RUN-ARGS...
 vt_get() { # LOG KEY (as in lib/vhost-user.sh)
 	grep -ao "VT: $2=.*" "$1" | head -n1 | sed "s/^VT: $2=//" | tr -d '\r'
 }
+
+# SRC:DEST arguments for guest_initrd that put the host's socat (Debian's, with AF_VSOCK) and
+# the shared libraries ldd names into the initramfs at the same paths.
+guest_socat_files() {
+	local s l
+	s=$(command -v socat) || return 1
+	echo "$s:/usr/bin/socat"
+	for l in $(ldd "$s" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+		echo "$l:$l"
+	done
+}
