@@ -30,6 +30,7 @@ BB=/bin/busybox
 NS=vnet50-$$
 net_ns "$NS" || { echo "skip: cannot make a network namespace"; exit 77; }
 nsx() { ip netns exec "$NS" "$@"; }
+NSX=(ip netns exec "$NS") # for net_bg: the pid is then the command's own
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 initrd=$WORK/net-initrd.cpio.gz
 net_initrd "$initrd" ethtool || { notok "initramfs"; exit 1; }
@@ -59,14 +60,14 @@ nsx ip addr add 10.77.0.1/24 dev vtap0
 nsx ip link set vtap0 up
 head -c $((16 << 20)) /dev/urandom >"$WORK/h2g.bin"
 head -c $((1 << 20)) /dev/urandom >"$WORK/h2g-small.bin"
-net_bg nsx $BB nc -l -p 5002 <"$WORK/h2g.bin" >/dev/null
-net_bg nsx $BB nc -l -p 5001 <&7 >"$WORK/g2h.bin"
-net_bg nsx $BB nc -l -p 5003 <"$WORK/h2g-small.bin" >/dev/null
-net_bg nsx $BB nc -l -p 5004 <"$WORK/h2g-small.bin" >/dev/null
+net_bg "${NSX[@]}" $BB nc -l -p 5002 <"$WORK/h2g.bin" >/dev/null
+net_bg "${NSX[@]}" $BB nc -l -p 5001 <&7 >"$WORK/g2h.bin"
+net_bg "${NSX[@]}" $BB nc -l -p 5003 <"$WORK/h2g-small.bin" >/dev/null
+net_bg "${NSX[@]}" $BB nc -l -p 5004 <"$WORK/h2g-small.bin" >/dev/null
 
 G=g1
 : >"$WORK/$G.serial.log"
-net_bg nsx timeout -k 5 600 "$VIREO" run --kernel "$GUEST_DIR/bzImage" --initrd "$initrd" \
+net_bg "${NSX[@]}" timeout -k 5 600 "$VIREO" run --kernel "$GUEST_DIR/bzImage" --initrd "$initrd" \
 	--cpus 2 --memory 512M --serial "file=$WORK/$G.serial.log" --log-level info \
 	--cmdline "console=ttyS0 quiet panic=-1 vt.mode=host vt.ip=10.77.0.2 vt.peer=10.77.0.1 vt.pairs=2" \
 	--net tap=vtap0,mac=52:54:00:77:00:02,queues=2 >"$WORK/$G.stdout.log" 2>"$WORK/$G.stderr.log"
@@ -137,7 +138,7 @@ nsx ip link set br0 up
 if nsx ip link show vtapa >/dev/null 2>&1; then notok "vtapa exists before the test"; fi
 start_peer() { # NAME MODE IP PEER TAP MAC EXTRA
 	: >"$WORK/$1.serial.log"
-	net_bg nsx timeout -k 5 400 "$VIREO" run --kernel "$GUEST_DIR/bzImage" --initrd "$initrd" \
+	net_bg "${NSX[@]}" timeout -k 5 400 "$VIREO" run --kernel "$GUEST_DIR/bzImage" --initrd "$initrd" \
 		--memory 256M --serial "file=$WORK/$1.serial.log" --log-level info \
 		--cmdline "console=ttyS0 quiet panic=-1 vt.mode=$2 vt.ip=$3 vt.peer=$4 vt.size=4" \
 		--net "tap=$5,mac=$6,mtu=1400$7" >"$WORK/$1.stdout.log" 2>"$WORK/$1.stderr.log"

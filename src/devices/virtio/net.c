@@ -258,17 +258,22 @@ static void pair_update_events(struct vnet_pair *pp, bool live)
 		pp->events = want;
 }
 
+static void apply_offloads(struct vnet *n);
+
 /* A multi-queue TAP hands frames only to attached queues: attach the queues of live pairs. */
 static void pair_sync(struct vnet_pair *pp, bool live)
 {
 	struct vnet *n = pp->n;
 	if (live != pp->attached && n->port->ops && n->port->ops->set_queue_enabled) {
 		int r = n->port->ops->set_queue_enabled(n->port, pp->index, live);
-		if (r < 0)
+		if (r < 0) {
 			log_rl(LOG_WARN, "%s: %s: queue %u: %s: %s", n->vdev.name, n->port->name,
 			       pp->index, live ? "attach" : "detach", strerror(-r));
-		else
+		} else {
 			pp->attached = live;
+			if (live && !n->tun_flags_set)
+				apply_offloads(n);
+		}
 	}
 	pair_update_events(pp, live);
 }
@@ -277,6 +282,14 @@ static void apply_offloads(struct vnet *n)
 {
 	uint64_t on = n->guest_offloads;
 	unsigned f = 0;
+	bool any = false;
+	for (unsigned i = 0; i < n->max_pairs; i++)
+		any = any || n->pairs[i].attached;
+	if (!any) {
+		/* TAP ioctls need an attached queue: applied when the first one attaches. */
+		n->tun_flags_set = false;
+		return;
+	}
 	if (on & (1ULL << VIRTIO_NET_F_GUEST_CSUM)) {
 		f |= TUN_F_CSUM;
 		if (on & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
