@@ -13,6 +13,9 @@
 #    receive offloads off/on through ethtool (the control queue); the TAP taken down and up,
 #    after which the host reaches the guest again and 1 MiB more arrives intact. vireo exits
 #    0 and its per-pair counters (logged at exit) show each flow on its pair.
+# 3. `vireo run --net vhost-user=SOCK,queues=2` against `vireo backend net` on the same TAP:
+#    the same suite with 4 MiB each way (the control queue is the front-end's: queue pairs
+#    go to the back-end as SET_VRING_ENABLE); the back-end's counters show both pairs.
 # 2. Two guests on one bridge, their TAPs created by vireo (named, absent before): mtu=1400 is
 #    what the guests get, ping both ways, 4 MiB from a to b with matching sha256 through
 #    a's tx_rate=512K limit (the limiter's counter shows it held traffic back); the TAPs vireo
@@ -54,83 +57,109 @@ ge() { # NAME GOT MIN
 	if [ -n "$2" ] && [ "$2" -ge "$3" ]; then ok "$1 ($2 >= $3)"; else notok "$1: got '$2', want >= $3"; fi
 }
 
+# The host-mode suite (init-net.sh vt.mode=host) over TAP: guest G, 2 vCPUs, NETARG, SIZE MiB
+# each way; the vCPU 0 flow and the after-link flow are 1 MiB. LOCAL=1: vireo's own device
+# (checks CTRL_GUEST_OFFLOADS and its counters); 0: vhost-user front-end.
+host_suite() { # G TAP NETARG SIZE LOCAL
+	local G=$1 tap=$2 size=$4 local=$5 vpid rc said f b L
+	head -c $(($size << 20)) /dev/urandom >"$WORK/h2g.bin"
+	head -c $((1 << 20)) /dev/urandom >"$WORK/h2g-small.bin"
+	rm -f "$WORK/g2h.bin"
+	net_bg "${NSX[@]}" $BB nc -l -p 5002 <"$WORK/h2g.bin" >/dev/null
+	net_bg "${NSX[@]}" $BB nc -l -p 5001 <&7 >"$WORK/g2h.bin"
+	net_bg "${NSX[@]}" $BB nc -l -p 5003 <"$WORK/h2g-small.bin" >/dev/null
+	net_bg "${NSX[@]}" $BB nc -l -p 5004 <"$WORK/h2g-small.bin" >/dev/null
+	: >"$WORK/$G.serial.log"
+	net_bg "${NSX[@]}" timeout -k 5 600 "$VIREO" run --kernel "$GUEST_DIR/bzImage" \
+		--initrd "$initrd" --cpus 2 --memory 512M --serial "file=$WORK/$G.serial.log" \
+		--log-level info --net "$3" \
+		--cmdline "console=ttyS0 quiet panic=-1 vt.mode=host vt.ip=10.77.0.2 vt.peer=10.77.0.1 vt.pairs=2 vt.size=$size" \
+		>"$WORK/$G.stdout.log" 2>"$WORK/$G.stderr.log"
+	vpid=$net_last
+	if net_wait_log "$WORK/$G.serial.log" '^VT: ready' 300; then
+		if nsx $BB ping -c 3 -W 5 10.77.0.2 >"$WORK/$G-host-ping.log" 2>&1; then
+			ok "$G: host pings the guest"
+		else
+			notok "$G: host cannot ping the guest ($(tail -1 "$WORK/$G-host-ping.log"))"
+		fi
+	fi
+	if net_wait_log "$WORK/$G.serial.log" '^VT: waiting' 400; then
+		nsx ip link set "$tap" down
+		sleep 2
+		nsx ip link set "$tap" up
+		said=0
+		for _ in $(seq 1 20); do
+			if echo after-link | nsx $BB nc 10.77.0.2 6000 2>/dev/null; then said=1; break; fi
+			sleep 1
+		done
+		[ $said = 1 ] && ok "$G: host reaches the guest over TCP after the TAP went down and up" ||
+			notok "$G: no TCP connection to the guest after the TAP went down and up"
+	fi
+	wait "$vpid"
+	rc=$?
+	tr -d '\r' <"$WORK/$G.serial.log" >"$WORK/$G.console"
+	check_eq "$G: vireo exit status" "$rc" 0
+	check_eq "$G: driver" "$(vt_val $G driver)" virtio_net
+	check_eq "$G: MAC from mac=" "$(vt_val $G mac)" 52:54:00:77:00:02
+	check_eq "$G: link up (STATUS)" "$(vt_val $G carrier)" 1
+	f=$(vt_val $G features)
+	for b in 0:CSUM 1:GUEST_CSUM 5:MAC 7:GUEST_TSO4 8:GUEST_TSO6 9:GUEST_ECN 11:HOST_TSO4 \
+		12:HOST_TSO6 13:HOST_ECN 15:MRG_RXBUF 16:STATUS 17:CTRL_VQ 22:MQ 23:CTRL_MAC_ADDR \
+		32:VERSION_1 $([ "$local" = 1 ] && echo 2:CTRL_GUEST_OFFLOADS); do
+		check_eq "$G: negotiated ${b#*:}" "$(feature_bit "$f" "${b%%:*}")" 1
+	done
+	check_eq "$G: RX queues" "$(vt_val $G rxqueues)" 2
+	check_eq "$G: queue pairs in use" "$(vt_val $G combined)" 2
+	check_eq "$G: TSO on" "$(vt_val $G offload_tcp-segmentation-offload)" on
+	check_eq "$G: TX checksum offload on" "$(vt_val $G offload_tx-checksumming)" on
+	check_eq "$G: receive offload (GUEST_TSO) on" "$(vt_val $G offload_rx-gro-hw)" on
+	check_eq "$G: guest pings the host" "$(vt_val $G ping3)" ok
+	check_eq "$G: $size MiB host -> guest, bytes" "$(vt_val $G rx_bytes)" $(($size << 20))
+	check_eq "$G: $size MiB host -> guest, sha256" "$(vt_val $G rx_sha)" "$(sha "$WORK/h2g.bin")"
+	check_eq "$G: $size MiB guest -> host, size on the host" "$(stat -c %s "$WORK/g2h.bin")" $(($size << 20))
+	check_eq "$G: $size MiB guest -> host, sha256" "$(sha "$WORK/g2h.bin")" "$(vt_val $G tx_sha)"
+	check_eq "$G: 1 MiB on vCPU 0, sha256" "$(vt_val $G rx0_sha)" "$(sha "$WORK/h2g-small.bin")"
+	check_eq "$G: ethtool -L combined 1" "$(vt_val $G set_combined1)" ok
+	check_eq "$G: queue pairs after -L 1" "$(vt_val $G combined_now)" 1
+	check_eq "$G: traffic with 1 pair" "$(vt_val $G ping_1pair)" ok
+	check_eq "$G: ethtool -L combined 2" "$(vt_val $G set_combined_back)" ok
+	if [ "$local" = 1 ]; then
+		check_eq "$G: ethtool -K rx-gro-hw off (GUEST_OFFLOADS_SET)" "$(vt_val $G gro_hw_off)" ok
+		check_eq "$G: traffic with receive offloads off" "$(vt_val $G ping_gro_off)" ok
+		check_eq "$G: ethtool -K rx-gro-hw on" "$(vt_val $G gro_hw_on)" ok
+	fi
+	check_eq "$G: host message after link down/up" "$(vt_val $G host_said)" after-link
+	check_eq "$G: guest pings the host after link down/up" "$(vt_val $G ping_after_link)" ok
+	check_eq "$G: 1 MiB after link down/up, sha256" "$(vt_val $G rx2_sha)" "$(sha "$WORK/h2g-small.bin")"
+}
+
 # ---- 1. one guest, two queue pairs ----
 nsx ip tuntap add dev vtap0 mode tap multi_queue
 nsx ip addr add 10.77.0.1/24 dev vtap0
 nsx ip link set vtap0 up
-head -c $((16 << 20)) /dev/urandom >"$WORK/h2g.bin"
-head -c $((1 << 20)) /dev/urandom >"$WORK/h2g-small.bin"
-net_bg "${NSX[@]}" $BB nc -l -p 5002 <"$WORK/h2g.bin" >/dev/null
-net_bg "${NSX[@]}" $BB nc -l -p 5001 <&7 >"$WORK/g2h.bin"
-net_bg "${NSX[@]}" $BB nc -l -p 5003 <"$WORK/h2g-small.bin" >/dev/null
-net_bg "${NSX[@]}" $BB nc -l -p 5004 <"$WORK/h2g-small.bin" >/dev/null
-
-G=g1
-: >"$WORK/$G.serial.log"
-net_bg "${NSX[@]}" timeout -k 5 600 "$VIREO" run --kernel "$GUEST_DIR/bzImage" --initrd "$initrd" \
-	--cpus 2 --memory 512M --serial "file=$WORK/$G.serial.log" --log-level info \
-	--cmdline "console=ttyS0 quiet panic=-1 vt.mode=host vt.ip=10.77.0.2 vt.peer=10.77.0.1 vt.pairs=2" \
-	--net tap=vtap0,mac=52:54:00:77:00:02,queues=2 >"$WORK/$G.stdout.log" 2>"$WORK/$G.stderr.log"
-vpid=$net_last
-if net_wait_log "$WORK/$G.serial.log" '^VT: ready' 300; then
-	if nsx $BB ping -c 3 -W 5 10.77.0.2 >"$WORK/host-ping.log" 2>&1; then
-		ok "host pings the guest"
-	else
-		notok "host cannot ping the guest ($(tail -1 "$WORK/host-ping.log"))"
-	fi
-fi
-if net_wait_log "$WORK/$G.serial.log" '^VT: waiting' 400; then
-	nsx ip link set vtap0 down
-	sleep 2
-	nsx ip link set vtap0 up
-	said=0
-	for _ in $(seq 1 20); do
-		if echo after-link | nsx $BB nc 10.77.0.2 6000 2>/dev/null; then said=1; break; fi
-		sleep 1
-	done
-	[ $said = 1 ] && ok "host reaches the guest over TCP after the TAP went down and up" ||
-		notok "no TCP connection to the guest after the TAP went down and up"
-fi
-wait "$vpid"
-rc=$?
-tr -d '\r' <"$WORK/$G.serial.log" >"$WORK/$G.console"
-check_eq "guest 1: vireo exit status" "$rc" 0
-check_eq "guest 1: driver" "$(vt_val $G driver)" virtio_net
-check_eq "guest 1: MAC from mac=" "$(vt_val $G mac)" 52:54:00:77:00:02
-check_eq "guest 1: link up (STATUS)" "$(vt_val $G carrier)" 1
-f=$(vt_val $G features)
-for b in 0:CSUM 1:GUEST_CSUM 2:CTRL_GUEST_OFFLOADS 5:MAC 7:GUEST_TSO4 8:GUEST_TSO6 9:GUEST_ECN \
-	11:HOST_TSO4 12:HOST_TSO6 13:HOST_ECN 15:MRG_RXBUF 16:STATUS 17:CTRL_VQ 22:MQ \
-	23:CTRL_MAC_ADDR 32:VERSION_1; do
-	check_eq "guest 1: negotiated ${b#*:}" "$(feature_bit "$f" "${b%%:*}")" 1
-done
-check_eq "guest 1: RX queues" "$(vt_val $G rxqueues)" 2
-check_eq "guest 1: queue pairs in use" "$(vt_val $G combined)" 2
-check_eq "guest 1: TSO on" "$(vt_val $G offload_tcp-segmentation-offload)" on
-check_eq "guest 1: TX checksum offload on" "$(vt_val $G offload_tx-checksumming)" on
-check_eq "guest 1: receive offload (GUEST_TSO) on" "$(vt_val $G offload_rx-gro-hw)" on
-check_eq "guest 1: guest pings the host" "$(vt_val $G ping3)" ok
-check_eq "guest 1: 16 MiB host -> guest, bytes" "$(vt_val $G rx_bytes)" $((16 << 20))
-check_eq "guest 1: 16 MiB host -> guest, sha256" "$(vt_val $G rx_sha)" "$(sha "$WORK/h2g.bin")"
-check_eq "guest 1: 16 MiB guest -> host, size on the host" "$(stat -c %s "$WORK/g2h.bin")" $((16 << 20))
-check_eq "guest 1: 16 MiB guest -> host, sha256" "$(sha "$WORK/g2h.bin")" "$(vt_val $G tx_sha)"
-check_eq "guest 1: 1 MiB on vCPU 0, sha256" "$(vt_val $G rx0_sha)" "$(sha "$WORK/h2g-small.bin")"
-check_eq "guest 1: ethtool -L combined 1" "$(vt_val $G set_combined1)" ok
-check_eq "guest 1: queue pairs after -L 1" "$(vt_val $G combined_now)" 1
-check_eq "guest 1: traffic with 1 pair" "$(vt_val $G ping_1pair)" ok
-check_eq "guest 1: ethtool -L combined 2" "$(vt_val $G set_combined_back)" ok
-check_eq "guest 1: ethtool -K rx-gro-hw off (GUEST_OFFLOADS_SET)" "$(vt_val $G gro_hw_off)" ok
-check_eq "guest 1: traffic with receive offloads off" "$(vt_val $G ping_gro_off)" ok
-check_eq "guest 1: ethtool -K rx-gro-hw on" "$(vt_val $G gro_hw_on)" ok
-check_eq "guest 1: host message after link down/up" "$(vt_val $G host_said)" after-link
-check_eq "guest 1: guest pings the host after link down/up" "$(vt_val $G ping_after_link)" ok
-check_eq "guest 1: 1 MiB after link down/up, sha256" "$(vt_val $G rx2_sha)" "$(sha "$WORK/h2g-small.bin")"
-L=$WORK/$G.stderr.log
+host_suite g1 vtap0 tap=vtap0,mac=52:54:00:77:00:02,queues=2 16 1
+L=$WORK/g1.stderr.log
 ge "pair 1 RX bytes (the 16 MiB flow)" "$(pair_field "$L" 1 rx bytes)" $((16 << 20))
 ge "pair 1 TX bytes (the 16 MiB flow)" "$(pair_field "$L" 1 tx bytes)" $((16 << 20))
 ge "pair 0 RX bytes (the vCPU 0 flow)" "$(pair_field "$L" 0 rx bytes)" $((1 << 20))
 ge "pair 0 TX packets" "$(pair_field "$L" 0 tx packets)" 10
 if nsx ip link show vtap0 >/dev/null 2>&1; then ok "persistent vtap0 still there"; else notok "vtap0 vanished"; fi
+
+# ---- 3. (before 2: same addresses) --net vhost-user=SOCK against `vireo backend net` ----
+SOCK=/tmp/vnet50-$$.sock # unix sockets live on tmpfs
+net_bg "${NSX[@]}" "$VIREO" backend net --socket "$SOCK" --tap vtap0,queues=2 -v \
+	>"$WORK/backend.log" 2>&1
+bpid=$net_last
+for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+host_suite g3 vtap0 "vhost-user=$SOCK,mac=52:54:00:77:00:02,queues=2" 4 0
+kill -TERM "$bpid"
+wait "$bpid"
+check_eq "back-end exit status after SIGTERM" "$?" 0
+L=$WORK/backend.log
+ge "back-end pair 1 RX bytes (the 4 MiB flow)" "$(pair_field "$L" 1 rx bytes)" $((4 << 20))
+ge "back-end pair 1 TX bytes (the 4 MiB flow)" "$(pair_field "$L" 1 tx bytes)" $((4 << 20))
+ge "back-end pair 0 RX bytes (the vCPU 0 flow)" "$(pair_field "$L" 0 rx bytes)" $((1 << 20))
+rm -f "$SOCK"
 
 # ---- 2. two guests on one bridge, TAPs made by vireo ----
 nsx ip link add br0 type bridge
