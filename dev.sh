@@ -14,7 +14,8 @@ SRC_DIR=$(pwd)
 PKGS=(gcc libc6-dev pkg-config meson ninja-build liburing-dev
       clang lld libclang-rt-14-dev llvm
       seabios qemu-system-x86 qemu-system-common qemu-utils
-      busybox-static cpio gzip fio hyperfine python3 e2fsprogs util-linux procps kmod)
+      busybox-static cpio gzip fio hyperfine python3 e2fsprogs util-linux procps kmod
+      iproute2 ethtool iperf3)
 # Extra packages to build the guest kernel when ../shared/guest is absent.
 KERNEL_PKGS=(linux-source-6.12 make bc bison flex libelf-dev libssl-dev lz4 xz-utils)
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Guest side of the virtio-net suites (tests/integration/50-virtio-net.sh on vireo,
-# 53-vhost-user-net.sh under QEMU). Kernel parameters:
+# Guest side of the virtio-net suites (tests/integration/74-virtio-net.sh on vireo,
+# 76-vhost-user-net.sh under QEMU). Kernel parameters:
 #   vt.mode=host   talk to the host side at vt.peer: ping, vt.size MiB each way over TCP
 #                  (busybox nc; the guest connects: host:5002 sends to us, host:5001 takes
 #                  ours), a 1 MiB flow pinned to CPU 0, queue-pair and offload changes
@@ -10,7 +10,8 @@
 #   vt.mode=peer-a / peer-b
 #                  two guests on one bridge: b listens on 7000, a pings b and sends it
 #                  vt.size MiB; b pings a back
-#   vt.mode=bench  iperf3 -s on the guest until the host says "done" on port 6000
+#   vt.mode=bench  iperf3 -s and an echo server on port 7000 (bench/run-net.sh) until the host
+#                  says "done" on port 6000
 #   vt.ip=A.B.C.D (/24), vt.peer=A.B.C.D, vt.size=MiB (default 16)
 . /init-common.sh
 mode=$(vt_param mode || echo host)
@@ -128,6 +129,7 @@ fi
 
 if [ "$mode" = bench ]; then
 	iperf3 -s -D >/dev/null 2>&1
+	nc -ll -p 7000 -e /bin/cat </dev/null >/dev/null 2>&1 &
 	vt "ready"
 	nc -l -p 6000 <&3 >/dev/null
 	vt_end

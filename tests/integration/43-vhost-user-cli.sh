@@ -2,7 +2,7 @@
 # kvm: none
 # SPDX-License-Identifier: MIT
 # `vireo backend` command line and lifecycle without a guest: usage errors are one line with
-# exit status 2 (net's own are in 52-net-cli.sh), a disk in use is refused, and a
+# exit status 2 (net's own are in 75-net-cli.sh), a disk in use is refused, and a
 # running back-end replaces a stale socket, serves, exits 0 on SIGTERM/SIGINT and removes its
 # socket.
 set -u

@@ -18,7 +18,7 @@ command -v ip >/dev/null || skip "iproute2 (ip) missing"
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, TAPs)"
 trap 'net_cleanup; vu_cleanup' EXIT
-NS=vnet52-$$
+NS=vnet75-$$
 net_ns "$NS" || skip "cannot make a network namespace"
 NSX=(ip netns exec "$NS")
 # a kernel machine_prepare accepts (it is checked before the TAPs are opened)

@@ -25,7 +25,7 @@ command -v ethtool >/dev/null || skip "ethtool missing (the guest gets a copy)"
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, TAPs)"
 trap 'net_cleanup; vu_cleanup' EXIT
 BB=/bin/busybox
-NS=vnet53-$$
+NS=vnet76-$$
 net_ns "$NS" || skip "cannot make a network namespace"
 NSX=(ip netns exec "$NS")
 sha() { sha256sum "$1" | cut -d' ' -f1; }

@@ -30,7 +30,7 @@ command -v ip >/dev/null || { echo "skip: iproute2 (ip) missing"; exit 77; }
 command -v ethtool >/dev/null || { echo "skip: ethtool missing (the guest gets a copy)"; exit 77; }
 trap net_cleanup EXIT
 BB=/bin/busybox
-NS=vnet50-$$
+NS=vnet74-$$
 net_ns "$NS" || { echo "skip: cannot make a network namespace"; exit 77; }
 nsx() { ip netns exec "$NS" "$@"; }
 NSX=(ip netns exec "$NS") # for net_bg: the pid is then the command's own
@@ -146,7 +146,7 @@ ge "pair 0 TX packets" "$(pair_field "$L" 0 tx packets)" 10
 if nsx ip link show vtap0 >/dev/null 2>&1; then ok "persistent vtap0 still there"; else notok "vtap0 vanished"; fi
 
 # ---- 3. (before 2: same addresses) --net vhost-user=SOCK against `vireo backend net` ----
-SOCK=/tmp/vnet50-$$.sock # unix sockets live on tmpfs
+SOCK=/tmp/vnet74-$$.sock # unix sockets live on tmpfs
 net_bg "${NSX[@]}" "$VIREO" backend net --socket "$SOCK" --tap vtap0,queues=2 -v \
 	>"$WORK/backend.log" 2>&1
 bpid=$net_last
