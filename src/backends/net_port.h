@@ -29,7 +29,7 @@ struct net_port_ops {
 
 struct net_port {
 	const struct net_port_ops *ops; /* NULL: plain fds, closed by net_port_destroy */
-	char name[40];                  /* for log lines: "tap vtap0" */
+	char name[40];			/* for log lines: "tap vtap0" */
 	unsigned nr_queues;
 	int fd[NET_PORT_MAX_QUEUES];
 };

@@ -78,9 +78,9 @@ static void tap_destroy(struct net_port *p)
 }
 
 static const struct net_port_ops tap_ops = {
-	.set_offload = tap_set_offload,
-	.set_queue_enabled = tap_set_queue_enabled,
-	.destroy = tap_destroy,
+    .set_offload = tap_set_offload,
+    .set_queue_enabled = tap_set_queue_enabled,
+    .destroy = tap_destroy,
 };
 
 /* /sys/class/net/NAME/tun_flags of an existing TUN/TAP, or -ENOENT (no such interface),
@@ -183,8 +183,7 @@ int tap_open(const char *name, unsigned queues, unsigned mtu, struct net_port **
 	char comm[32];
 	int r;
 
-	if (!name || !*name || strlen(name) >= IFNAMSIZ || strchr(name, '/') ||
-	    strchr(name, '%')) {
+	if (!name || !*name || strlen(name) >= IFNAMSIZ || strchr(name, '/') || strchr(name, '%')) {
 		snprintf(err, errlen, "tap '%s': not a valid interface name (1..%d characters)",
 			 name ? name : "", IFNAMSIZ - 1);
 		return -EINVAL;
@@ -247,8 +246,8 @@ int tap_open(const char *name, unsigned queues, unsigned mtu, struct net_port **
 					 strerror(errno));
 				goto fail;
 			}
-			unsigned need = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
-					(t->mq ? IFF_MULTI_QUEUE : 0);
+			unsigned need =
+			    IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (t->mq ? IFF_MULTI_QUEUE : 0);
 			if ((features & need) != need) {
 				r = -ENOTSUP;
 				snprintf(err, errlen,
@@ -260,8 +259,8 @@ int tap_open(const char *name, unsigned queues, unsigned mtu, struct net_port **
 		struct ifreq ifr;
 		memset(&ifr, 0, sizeof(ifr));
 		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-		ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
-					(t->mq ? IFF_MULTI_QUEUE : 0));
+		ifr.ifr_flags =
+		    (short)(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (t->mq ? IFF_MULTI_QUEUE : 0));
 		if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 			r = -errno;
 			if (errno == EBUSY)

@@ -20,11 +20,11 @@
 #include <stdbool.h>
 
 struct tbucket {
-	uint64_t rate;  /* tokens per second; 0 = unlimited */
+	uint64_t rate;	/* tokens per second; 0 = unlimited */
 	uint64_t burst; /* capacity */
 	int64_t tokens; /* may be negative (debt) after tb_take */
 	uint64_t last_ns;
-	uint64_t frac;  /* sub-token remainder of the last refill, in token*ns units */
+	uint64_t frac; /* sub-token remainder of the last refill, in token*ns units */
 };
 
 /* burst 0 picks rate / 10 (100 ms worth), at least 1. The bucket starts full. */

@@ -179,8 +179,8 @@ int vu_client_ring_enable(struct vu_client *c, uint16_t index, bool enable)
 	return set_state(c, VU_SET_VRING_ENABLE, index, enable, true);
 }
 
-int vu_client_ring_start(struct vu_client *c, const struct virtqueue *vq, int kick_fd,
-			 int call_fd, bool enable)
+int vu_client_ring_start(struct vu_client *c, const struct virtqueue *vq, int kick_fd, int call_fd,
+			 bool enable)
 {
 	uint64_t idx = vq->index;
 	int r = set_state(c, VU_SET_VRING_NUM, vq->index, vq->size, false);

@@ -19,9 +19,9 @@
 struct vu_client {
 	int sock;
 	char path[108];
-	uint64_t features;          /* the back-end's GET_FEATURES */
+	uint64_t features;	    /* the back-end's GET_FEATURES */
 	uint64_t protocol_features; /* negotiated (what we asked for that it offered) */
-	uint64_t nr_queues;         /* GET_QUEUE_NUM, 1 without MQ */
+	uint64_t nr_queues;	    /* GET_QUEUE_NUM, 1 without MQ */
 };
 
 /* Connect to path and negotiate: GET_FEATURES (VERSION_1 required), the protocol features in
@@ -39,8 +39,8 @@ int vu_client_set_features(struct vu_client *c, uint64_t features) WUR;
 int vu_client_set_mem_table(struct vu_client *c, const struct guest_mem *gm) WUR;
 /* Hand a validated, ready ring to the back-end: NUM, BASE, ADDR, CALL, KICK, then ENABLE
  * (when the protocol-features bit is on) with `enable`. */
-int vu_client_ring_start(struct vu_client *c, const struct virtqueue *vq, int kick_fd,
-			 int call_fd, bool enable) WUR;
+int vu_client_ring_start(struct vu_client *c, const struct virtqueue *vq, int kick_fd, int call_fd,
+			 bool enable) WUR;
 int vu_client_ring_enable(struct vu_client *c, uint16_t index, bool enable) WUR;
 /* GET_VRING_BASE: the ring stops; returns its last_avail_idx (0..65535) or -errno. */
 int vu_client_ring_stop(struct vu_client *c, uint16_t index) WUR;

@@ -202,11 +202,11 @@ static void vunet_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vunet_ops = {
-	.activate = vunet_activate,
-	.reset = vunet_reset,
-	.queue_notify = vunet_queue_notify,
-	.queue_stop = vunet_queue_stop,
-	.destroy = vunet_destroy,
+    .activate = vunet_activate,
+    .reset = vunet_reset,
+    .queue_notify = vunet_queue_notify,
+    .queue_stop = vunet_queue_stop,
+    .destroy = vunet_destroy,
 };
 
 int vunet_create(const struct net_config *nc, const struct vnet_params *p, const char *name,

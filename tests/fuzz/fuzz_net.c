@@ -45,8 +45,8 @@ static void setup(void)
 	port->nr_queues = 1;
 	port->fd[0] = sv[0];
 	peer = sv[1];
-	struct vnet_params p = {.mac = {2, 0, 0, 0, 0, 1}, .pairs = 1, .queue_size = 64,
-				.ctrl_vq = true};
+	struct vnet_params p = {
+	    .mac = {2, 0, 0, 0, 0, 1}, .pairs = 1, .queue_size = 64, .ctrl_vq = true};
 	if (vnet_create(&p, port, "netfuzz", &dev, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		abort();
@@ -68,9 +68,9 @@ static void ring(uint16_t q, uint64_t base, uint16_t qsize)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const unsigned fbits[8] = {VIRTIO_NET_F_CSUM,      VIRTIO_NET_F_HOST_TSO4,
-					  VIRTIO_NET_F_HOST_TSO6,  VIRTIO_NET_F_HOST_ECN,
-					  VIRTIO_NET_F_MRG_RXBUF,  VIRTIO_NET_F_GUEST_CSUM,
+	static const unsigned fbits[8] = {VIRTIO_NET_F_CSUM,	       VIRTIO_NET_F_HOST_TSO4,
+					  VIRTIO_NET_F_HOST_TSO6,      VIRTIO_NET_F_HOST_ECN,
+					  VIRTIO_NET_F_MRG_RXBUF,      VIRTIO_NET_F_GUEST_CSUM,
 					  VIRTIO_RING_F_INDIRECT_DESC, VIRTIO_RING_F_EVENT_IDX};
 	uint8_t drain[70000];
 
@@ -80,7 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!dev)
 		setup();
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_NET_F_CTRL_VQ) |
-		     (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR) | (1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS);
+		     (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR) |
+		     (1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS);
 	for (int i = 0; i < 8; i++)
 		if (data[1] & (1u << i))
 			f |= 1ULL << fbits[i];

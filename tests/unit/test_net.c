@@ -175,8 +175,8 @@ TEST(net_tx_frame_reaches_port)
 {
 	struct tnet *t = tnet_new(1, false);
 	REQUIRE(t);
-	uint64_t f = BASE_F | F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_TSO4) |
-		     F(VIRTIO_NET_F_MRG_RXBUF);
+	uint64_t f =
+	    BASE_F | F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_MRG_RXBUF);
 	REQUIRE(tnet_start(t, f) & VIRTIO_CONFIG_S_DRIVER_OK);
 	uint8_t hdr[HDR], frame[1500], got[2048];
 	fill_frame(frame, sizeof(frame), 1);
@@ -221,26 +221,26 @@ TEST(net_tx_bad_headers_need_reset)
 		uint16_t hdr_len, gso_size, cs, co;
 		uint64_t extra; /* features beyond CSUM and HOST_TSO4 */
 	} cases[] = {
-		{"DATA_VALID from the driver", VIRTIO_NET_HDR_F_DATA_VALID, 0, 0, 0, 0, 0, 0},
-		{"unknown flag", 0x80, 0, 0, 0, 0, 0, 0},
-		{"csum beyond frame", VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 90, 16, 0},
-		{"TSO6 not negotiated", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV6, 54,
-		 1448, 34, 16, 0},
-		{"UFO", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP, 42, 1000, 34, 6, 0},
-		{"ECN not negotiated", VIRTIO_NET_HDR_F_NEEDS_CSUM,
-		 VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, 54, 1448, 34, 16, 0},
-		{"ECN without GSO", 0, VIRTIO_NET_HDR_GSO_ECN, 0, 0, 0, 0, F(VIRTIO_NET_F_HOST_ECN)},
-		{"GSO without NEEDS_CSUM", 0, VIRTIO_NET_HDR_GSO_TCPV4, 54, 1448, 0, 0, 0},
-		{"GSO size 0", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 0, 34, 16,
-		 0},
-		{"hdr_len beyond frame", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 200,
-		 1448, 34, 16, 0},
-		{"garbage GSO type", 0, 0x42, 0, 0, 0, 0, 0},
+	    {"DATA_VALID from the driver", VIRTIO_NET_HDR_F_DATA_VALID, 0, 0, 0, 0, 0, 0},
+	    {"unknown flag", 0x80, 0, 0, 0, 0, 0, 0},
+	    {"csum beyond frame", VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, 90, 16, 0},
+	    {"TSO6 not negotiated", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV6, 54, 1448,
+	     34, 16, 0},
+	    {"UFO", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP, 42, 1000, 34, 6, 0},
+	    {"ECN not negotiated", VIRTIO_NET_HDR_F_NEEDS_CSUM,
+	     VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN, 54, 1448, 34, 16, 0},
+	    {"ECN without GSO", 0, VIRTIO_NET_HDR_GSO_ECN, 0, 0, 0, 0, F(VIRTIO_NET_F_HOST_ECN)},
+	    {"GSO without NEEDS_CSUM", 0, VIRTIO_NET_HDR_GSO_TCPV4, 54, 1448, 0, 0, 0},
+	    {"GSO size 0", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 0, 34, 16, 0},
+	    {"hdr_len beyond frame", VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 200,
+	     1448, 34, 16, 0},
+	    {"garbage GSO type", 0, 0x42, 0, 0, 0, 0, 0},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct tnet *t = tnet_new(1, false);
 		REQUIRE(t);
-		uint64_t f = BASE_F | F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_TSO4) | cases[i].extra;
+		uint64_t f =
+		    BASE_F | F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_TSO4) | cases[i].extra;
 		REQUIRE(tnet_start(t, f) & VIRTIO_CONFIG_S_DRIVER_OK);
 		uint8_t hdr[HDR], frame[100], got[256];
 		fill_frame(frame, sizeof(frame), 3);
@@ -345,8 +345,9 @@ TEST(net_rx_single_buffer_and_flags)
 		REQUIRE(vqd_get_used(&t->q[0], &id, &len));
 		CHECK_EQ(len, HDR + 1514);
 		uint8_t *g = vqd_hva(&t->m, t->buf + 4096ull * id);
-		CHECK_EQ(g[0], csum ? VIRTIO_NET_HDR_F_DATA_VALID : 0); /* zero without GUEST_CSUM */
-		CHECK_EQ(g[10] | g[11] << 8, 1);                        /* num_buffers */
+		CHECK_EQ(g[0],
+			 csum ? VIRTIO_NET_HDR_F_DATA_VALID : 0); /* zero without GUEST_CSUM */
+		CHECK_EQ(g[10] | g[11] << 8, 1);		  /* num_buffers */
 		CHECK(memcmp(g + HDR, frame, 1514) == 0);
 		CHECK(t->irq_queue >= 1);
 		struct vnet_pair_stats st;
@@ -554,12 +555,12 @@ TEST(net_ctrl_queue_commands)
 	virtio_read_config(t->dev, 0, cfg, 6);
 	CHECK(memcmp(cfg, mac, 6) == 0);
 	uint64_t off = F(VIRTIO_NET_F_GUEST_TSO6); /* not negotiated */
-	CHECK_EQ(ctrl_cmd(t, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET, &off,
-			  8, true),
+	CHECK_EQ(ctrl_cmd(t, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+			  &off, 8, true),
 		 VIRTIO_NET_ERR);
 	off = F(VIRTIO_NET_F_GUEST_CSUM);
-	CHECK_EQ(ctrl_cmd(t, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET, &off,
-			  8, true),
+	CHECK_EQ(ctrl_cmd(t, VIRTIO_NET_CTRL_GUEST_OFFLOADS, VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+			  &off, 8, true),
 		 VIRTIO_NET_OK);
 	CHECK(!needs_reset(t));
 	/* a command with nowhere to put the ack fails the device */
@@ -574,7 +575,8 @@ TEST(net_mq_pairs_no_head_of_line_blocking)
 {
 	struct tnet *t = tnet_new(2, true);
 	REQUIRE(t);
-	uint64_t f = BASE_F | F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_MRG_RXBUF);
+	uint64_t f =
+	    BASE_F | F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_MRG_RXBUF);
 	REQUIRE(tnet_start(t, f) & VIRTIO_CONFIG_S_DRIVER_OK);
 	uint8_t hdr[HDR], frame[200];
 	put_hdr(hdr, 0, 0, 0, 0, 0, 0);
@@ -714,8 +716,8 @@ TEST(token_bucket_rate_and_debt)
 	const uint64_t s = 1000000000ull;
 	tb_init(&b, 1000, 100, 0); /* 1000/s, burst 100 */
 	CHECK(tb_take(&b, 60, 0));
-	CHECK(tb_take(&b, 60, 0)); /* 40 left: allowed, goes to -20 */
-	CHECK(!tb_take(&b, 1, 0)); /* in debt */
+	CHECK(tb_take(&b, 60, 0));		    /* 40 left: allowed, goes to -20 */
+	CHECK(!tb_take(&b, 1, 0));		    /* in debt */
 	CHECK_EQ(tb_wait_ns(&b, 0), 21 * s / 1000); /* back above zero after 21 tokens */
 	CHECK(!tb_take(&b, 1, 20 * s / 1000));
 	CHECK(tb_take(&b, 1, 21 * s / 1000));

@@ -34,200 +34,11 @@
 #include "base/token_bucket.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/net_ctrl.h"
-
-#define HDR_LEN ((uint32_t)sizeof(struct virtio_net_hdr_v1)) /* 12: VERSION_1 always */
-#define ETH_HLEN_ 14u
-#define FRAME_MAX (65535u + ETH_HLEN_ + 4u) /* a 64 KiB GSO frame + Ethernet + VLAN tag */
-#define BUF_LEN (HDR_LEN + FRAME_MAX)
-#define BUDGET 256u         /* frames per direction per callback */
-#define TX_SEG_MAX 1023u    /* writev takes IOV_MAX (1024) entries: header + 1023 */
-#define CTRL_QUEUE_SIZE 64u
-
-#define GUEST_OFFLOADS                                                                             \
-	((1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                   \
-	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_ECN))
-
-/* A virtio-net header as a typed local (wire: le16 fields). */
-struct vnet_hdr {
-	uint8_t flags;
-	uint8_t gso_type;
-	uint16_t hdr_len;
-	uint16_t gso_size;
-	uint16_t csum_start;
-	uint16_t csum_offset;
-};
-
-struct vnet;
-
-struct vnet_rx {
-	uint8_t *buf;      /* BUF_LEN: header + frame as read from the port */
-	uint32_t len;      /* bytes in buf; 0 = no frame pending */
-	bool charged;      /* the rate limiter has been charged for the pending frame */
-	bool waiting;      /* ring empty with a frame pending: polling paused until a kick */
-	bool kept;         /* without MRG_RXBUF: ch is popped and unused (too small last time) */
-	struct vq_chain ch;
-	/* With MRG_RXBUF: chains filled so far with the pending frame (popped, not pushed). */
-	uint32_t copied;
-	uint16_t nheld;
-	uint16_t *held_head;
-	uint32_t *held_len;
-	uint8_t *nb[2]; /* where num_buffers (le16) lands in the first chain */
-};
-
-struct vnet_tx {
-	struct vq_chain ch;
-	struct iovec *wiov; /* header + frame segments for writev */
-	struct virtio_net_hdr_v1 out; /* the header we write */
-	bool pending;       /* ch popped and not sent yet */
-	bool blocked;       /* the port said EAGAIN: wait for EPOLLOUT */
-	bool again;         /* the budget ran out with chains left */
-};
-
-struct vnet_pair {
-	struct vnet *n;
-	unsigned index;
-	int fd;
-	struct ev_handler *h;
-	uint32_t events;
-	bool attached;
-	struct vnet_rx rx;
-	struct vnet_tx tx;
-	struct vnet_pair_stats st;
-};
-
-struct vnet {
-	struct virtio_dev vdev; /* first */
-	struct virtio_net_config cfg;
-	struct net_port *port;
-	unsigned max_pairs;
-	unsigned curr_pairs;
-	bool has_ctrl;
-	uint16_t ctrl_q;
-	struct iovec ctrl_iov[CTRL_QUEUE_SIZE];
-	struct vnet_pair *pairs;
-	uint64_t guest_offloads; /* GUEST_* feature bits currently on */
-	unsigned tun_flags;
-	bool tun_flags_set;
-	struct tbucket rx_bytes, rx_pkts, tx_bytes, tx_pkts;
-	bool rx_throttled, tx_throttled;
-	struct ev_loop *loop;   /* set at the first activation that has one */
-	int timer_fd;
-	struct ev_handler *timer_h;
-	uint64_t timer_deadline; /* 0: not armed */
-	int work_fd;
-	struct ev_handler *work_h;
-	bool port_dead;
-	bool stats_logged; /* vnet_log_stats ran: destroy does not repeat them */
-	struct vnet_stats st;
-};
-
-static struct vnet *to_net(struct virtio_dev *dev)
-{
-	return container_of(dev, struct vnet, vdev);
-}
-
-/* ---- headers ---- */
-
-static void hdr_decode(const uint8_t *b, struct vnet_hdr *h)
-{
-	h->flags = b[0];
-	h->gso_type = b[1];
-	h->hdr_len = (uint16_t)(b[2] | b[3] << 8);
-	h->gso_size = (uint16_t)(b[4] | b[5] << 8);
-	h->csum_start = (uint16_t)(b[6] | b[7] << 8);
-	h->csum_offset = (uint16_t)(b[8] | b[9] << 8);
-}
-
-static void hdr_encode(const struct vnet_hdr *h, uint16_t num_buffers,
-		       struct virtio_net_hdr_v1 *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->flags = h->flags;
-	out->gso_type = h->gso_type;
-	out->hdr_len = htole16(h->hdr_len);
-	out->gso_size = htole16(h->gso_size);
-	out->csum_start = htole16(h->csum_start);
-	out->csum_offset = htole16(h->csum_offset);
-	out->num_buffers = htole16(num_buffers);
-}
-
-/* TX: the driver's header against what it may send (5.1.6.2.1). NULL when fine. */
-static const char *tx_hdr_error(const struct virtio_dev *dev, const struct vnet_hdr *h,
-				uint32_t frame_len)
-{
-	uint8_t gso = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
-	if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
-		return "flags other than NEEDS_CSUM";
-	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-		if (!virtio_has_feature(dev, VIRTIO_NET_F_CSUM))
-			return "NEEDS_CSUM without VIRTIO_NET_F_CSUM";
-		if ((uint32_t)h->csum_start + h->csum_offset + 2u > frame_len)
-			return "checksum location beyond the frame";
-	}
-	if (h->hdr_len > frame_len)
-		return "hdr_len beyond the frame";
-	switch (gso) {
-	case VIRTIO_NET_HDR_GSO_NONE:
-		if (h->gso_type & VIRTIO_NET_HDR_GSO_ECN)
-			return "ECN without GSO";
-		return NULL;
-	case VIRTIO_NET_HDR_GSO_TCPV4:
-		if (!virtio_has_feature(dev, VIRTIO_NET_F_HOST_TSO4))
-			return "TCPv4 GSO without VIRTIO_NET_F_HOST_TSO4";
-		break;
-	case VIRTIO_NET_HDR_GSO_TCPV6:
-		if (!virtio_has_feature(dev, VIRTIO_NET_F_HOST_TSO6))
-			return "TCPv6 GSO without VIRTIO_NET_F_HOST_TSO6";
-		break;
-	default:
-		return "unknown GSO type";
-	}
-	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !virtio_has_feature(dev, VIRTIO_NET_F_HOST_ECN))
-		return "ECN without VIRTIO_NET_F_HOST_ECN";
-	if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
-		return "GSO without NEEDS_CSUM";
-	if (h->gso_size == 0)
-		return "GSO with gso_size 0";
-	return NULL;
-}
-
-/* RX: the port's header made fit for what the guest has on. False: the guest cannot take
- * this frame (offloads it turned off while the frame was queued). */
-static bool rx_hdr_fix(const struct vnet *n, struct vnet_hdr *h)
-{
-	uint64_t on = n->guest_offloads;
-	uint8_t gso = h->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
-
-	if (!(on & (1ULL << VIRTIO_NET_F_GUEST_CSUM))) {
-		if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-			return false;
-		h->flags = 0; /* 5.1.6.3.1: flags zero without GUEST_CSUM */
-	}
-	h->flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
-	switch (gso) {
-	case VIRTIO_NET_HDR_GSO_NONE:
-		h->gso_type = 0;
-		h->gso_size = 0;
-		return true;
-	case VIRTIO_NET_HDR_GSO_TCPV4:
-		if (!(on & (1ULL << VIRTIO_NET_F_GUEST_TSO4)))
-			return false;
-		break;
-	case VIRTIO_NET_HDR_GSO_TCPV6:
-		if (!(on & (1ULL << VIRTIO_NET_F_GUEST_TSO6)))
-			return false;
-		break;
-	default:
-		return false;
-	}
-	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(on & (1ULL << VIRTIO_NET_F_GUEST_ECN)))
-		return false;
-	return true;
-}
+#include "devices/virtio/net_priv.h"
 
 /* ---- pair state ---- */
 
-static bool pair_live(struct vnet_pair *pp)
+bool vnet_pair_live(struct vnet_pair *pp)
 {
 	struct vnet *n = pp->n;
 	struct virtio_dev *dev = &n->vdev;
@@ -235,8 +46,7 @@ static bool pair_live(struct vnet_pair *pp)
 	       dev->queues[2 * pp->index].ready;
 }
 
-/* Port polling: EPOLLIN while frames can be taken, EPOLLOUT while a write waits. */
-static void pair_update_events(struct vnet_pair *pp, bool live)
+void vnet_pair_update_events(struct vnet_pair *pp, bool live)
 {
 	struct vnet *n = pp->n;
 	uint32_t want = 0;
@@ -275,7 +85,7 @@ static void pair_sync(struct vnet_pair *pp, bool live)
 				apply_offloads(n);
 		}
 	}
-	pair_update_events(pp, live);
+	vnet_pair_update_events(pp, live);
 }
 
 static void apply_offloads(struct vnet *n)
@@ -313,375 +123,6 @@ static void apply_offloads(struct vnet *n)
 	n->tun_flags_set = true;
 }
 
-/* ---- rate limiter ---- */
-
-static void timer_arm(struct vnet *n, uint64_t wait_ns)
-{
-	uint64_t now = time_now_ns();
-	uint64_t deadline = now + (wait_ns ? wait_ns : 1);
-	if (n->timer_fd < 0 || (n->timer_deadline && n->timer_deadline <= deadline))
-		return;
-	struct itimerspec its = {.it_value = {(time_t)(deadline / 1000000000ULL),
-					      (long)(deadline % 1000000000ULL)}};
-	if (timerfd_settime(n->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
-		n->timer_deadline = deadline;
-}
-
-/* Charge one frame of len bytes; false (and the timer armed) when the limiter says wait. */
-static bool limit_take(struct vnet *n, bool rx, uint32_t len)
-{
-	struct tbucket *b = rx ? &n->rx_bytes : &n->tx_bytes;
-	struct tbucket *p = rx ? &n->rx_pkts : &n->tx_pkts;
-	if (tb_unlimited(b) && tb_unlimited(p))
-		return true;
-	uint64_t now = time_now_ns();
-	uint64_t wait = MAX(tb_wait_ns(b, now), tb_wait_ns(p, now));
-	if (wait) {
-		bool *flag = rx ? &n->rx_throttled : &n->tx_throttled;
-		if (!*flag) {
-			*flag = true;
-			if (rx)
-				n->st.rx_throttled++;
-			else
-				n->st.tx_throttled++;
-		}
-		timer_arm(n, wait);
-		return false;
-	}
-	(void)tb_take(b, len, now);
-	(void)tb_take(p, 1, now);
-	return true;
-}
-
-/* ---- RX ---- */
-
-enum rx_res { RX_DONE, RX_NOBUF, RX_DROP, RX_FAIL };
-
-/* Checks every RX chain gets: device-writable only, room for the header. */
-static bool rx_chain_ok(struct vnet_pair *pp, const struct vq_chain *ch)
-{
-	struct virtio_dev *dev = &pp->n->vdev;
-	if (ch->nr_out) {
-		virtio_dev_fail(dev, "rx queue %u: buffer 0x%x has device-readable parts",
-				2 * pp->index, ch->head);
-		return false;
-	}
-	if (ch->in_len < HDR_LEN) {
-		virtio_dev_fail(dev, "rx queue %u: buffer 0x%x of %u bytes cannot hold the %u-byte "
-				     "header",
-				2 * pp->index, ch->head, ch->in_len, HDR_LEN);
-		return false;
-	}
-	return true;
-}
-
-static enum rx_res rx_deliver_one(struct vnet_pair *pp, struct virtqueue *vq)
-{
-	struct vnet_rx *rx = &pp->rx;
-	struct vq_cursor w;
-
-	if (!rx->kept) {
-		int r = vq_pop(vq, &rx->ch);
-		if (r < 0)
-			return RX_FAIL;
-		if (r == 0)
-			return RX_NOBUF;
-		if (!rx_chain_ok(pp, &rx->ch))
-			return RX_FAIL;
-		rx->kept = true;
-	}
-	if (rx->ch.in_len < rx->len) {
-		log_rl(LOG_INFO, "%s: rx queue %u: %u-byte frame dropped: buffer holds %u bytes",
-		       pp->n->vdev.name, vq->index, rx->len - HDR_LEN, rx->ch.in_len);
-		return RX_DROP; /* the chain stays ours for the next frame */
-	}
-	vq_writer_init(&w, &rx->ch);
-	if (vq_cursor_write(&w, rx->buf, rx->len) < 0)
-		return RX_FAIL; /* cannot happen: in_len >= len */
-	vq_push(vq, rx->ch.head, rx->len);
-	rx->kept = false;
-	return RX_DONE;
-}
-
-static enum rx_res rx_deliver_mrg(struct vnet_pair *pp, struct virtqueue *vq)
-{
-	struct vnet_rx *rx = &pp->rx;
-	struct vq_cursor w;
-
-	while (rx->copied < rx->len) {
-		if (rx->nheld == vq->size) {
-			virtio_dev_fail(&pp->n->vdev,
-					"rx queue %u: a %u-byte frame does not fit in all %u buffers "
-					"of the ring",
-					vq->index, rx->len, vq->size);
-			return RX_FAIL;
-		}
-		int r = vq_pop(vq, &rx->ch);
-		if (r < 0)
-			return RX_FAIL;
-		if (r == 0)
-			return RX_NOBUF; /* keep what is filled; continue after the next kick */
-		if (!rx_chain_ok(pp, &rx->ch))
-			return RX_FAIL;
-		uint32_t n = MIN(rx->len - rx->copied, rx->ch.in_len);
-		vq_writer_init(&w, &rx->ch);
-		if (rx->nheld == 0) {
-			/* num_buffers: bytes 10 and 11 of the header, wherever they are. */
-			for (unsigned i = 0; i < 2; i++) {
-				struct vq_cursor c = w;
-				struct iovec one;
-				uint32_t k;
-				if (vq_cursor_skip(&c, 10 + i) < 0 ||
-				    vq_cursor_iov(&c, 1, &one, 1, &k) < 0)
-					return RX_FAIL; /* cannot happen: in_len >= HDR_LEN */
-				rx->nb[i] = one.iov_base;
-			}
-		}
-		if (vq_cursor_write(&w, rx->buf + rx->copied, n) < 0)
-			return RX_FAIL;
-		rx->held_head[rx->nheld] = rx->ch.head;
-		rx->held_len[rx->nheld] = n;
-		rx->nheld++;
-		rx->copied += n;
-	}
-	uint16_t nb = rx->nheld;
-	*(volatile uint8_t *)rx->nb[0] = (uint8_t)nb;
-	*(volatile uint8_t *)rx->nb[1] = (uint8_t)(nb >> 8);
-	for (uint16_t i = 0; i < rx->nheld; i++)
-		vq_push(vq, rx->held_head[i], rx->held_len[i]);
-	rx->nheld = 0;
-	rx->copied = 0;
-	return RX_DONE;
-}
-
-/* Read the next frame into the bounce buffer. 1: got one, 0: none, -1: port error. */
-static int rx_read(struct vnet_pair *pp)
-{
-	struct vnet *n = pp->n;
-	struct vnet_rx *rx = &pp->rx;
-	for (;;) {
-		ssize_t r = read(pp->fd, rx->buf, BUF_LEN);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			log_rl(LOG_WARN, "%s: pair %u: reading %s: %s", n->vdev.name, pp->index,
-			       n->port->name, strerror(errno));
-			return -1;
-		}
-		if ((size_t)r < HDR_LEN + ETH_HLEN_) {
-			pp->st.rx_dropped++;
-			log_rl(LOG_INFO, "%s: pair %u: runt frame of %zd bytes from %s dropped",
-			       n->vdev.name, pp->index, r, n->port->name);
-			continue;
-		}
-		struct vnet_hdr h;
-		hdr_decode(rx->buf, &h);
-		if (!rx_hdr_fix(n, &h)) {
-			pp->st.rx_dropped++;
-			log_rl(LOG_INFO,
-			       "%s: pair %u: frame with offloads the guest has off (flags 0x%x, gso "
-			       "0x%x) dropped",
-			       n->vdev.name, pp->index, h.flags, h.gso_type);
-			continue;
-		}
-		struct virtio_net_hdr_v1 out;
-		hdr_encode(&h, 1, &out);
-		memcpy(rx->buf, &out, HDR_LEN);
-		rx->len = (uint32_t)r;
-		rx->charged = false;
-		return 1;
-	}
-}
-
-static void rx_process(struct vnet_pair *pp)
-{
-	struct vnet *n = pp->n;
-	struct virtio_dev *dev = &n->vdev;
-	struct virtqueue *vq = &dev->queues[2 * pp->index];
-	struct vnet_rx *rx = &pp->rx;
-	bool mrg = virtio_has_feature(dev, VIRTIO_NET_F_MRG_RXBUF);
-	unsigned done = 0;
-	bool pushed = false;
-
-	if (!pair_live(pp) || n->port_dead) {
-		pair_update_events(pp, false);
-		return;
-	}
-	rx->waiting = false;
-	vq_set_notification(vq, false);
-	while (!n->loop || done < BUDGET) {
-		if (!rx->len) {
-			int r = rx_read(pp);
-			if (r <= 0)
-				break;
-		}
-		if (!rx->charged) {
-			if (!limit_take(n, true, rx->len - HDR_LEN))
-				break;
-			rx->charged = true;
-		}
-		enum rx_res res = mrg ? rx_deliver_mrg(pp, vq) : rx_deliver_one(pp, vq);
-		if (res == RX_FAIL)
-			break;
-		if (res == RX_NOBUF) {
-			/* Wait for buffers: ask for a kick, then look once more (the driver may
-			 * have added some before it saw the request). */
-			vq_set_notification(vq, true);
-			if (vq_has_avail(vq)) {
-				vq_set_notification(vq, false);
-				continue;
-			}
-			rx->waiting = true;
-			pp->st.rx_stalls++;
-			break;
-		}
-		if (res == RX_DONE) {
-			pp->st.rx_packets++;
-			pp->st.rx_bytes += rx->len - HDR_LEN;
-			pushed = true;
-		} else {
-			pp->st.rx_dropped++;
-		}
-		rx->len = 0;
-		done++;
-	}
-	if (pushed)
-		virtio_notify_queue(dev, vq->index);
-	pair_update_events(pp, pair_live(pp));
-}
-
-/* ---- TX ---- */
-
-static void work_signal(struct vnet *n)
-{
-	uint64_t one = 1;
-	if (n->work_fd >= 0 && write(n->work_fd, &one, sizeof(one)) < 0) {
-		/* saturated: the loop is going to run it anyway */
-	}
-}
-
-enum tx_res { TX_DONE, TX_FULL, TX_LIMITED, TX_FAIL };
-
-/* Send the pending chain: TX_DONE (sent or dropped: complete it), TX_FULL (the port said
- * EAGAIN), TX_LIMITED (the rate limiter says wait), TX_FAIL (device failed). */
-static enum tx_res tx_send(struct vnet_pair *pp)
-{
-	struct vnet *n = pp->n;
-	struct virtio_dev *dev = &n->vdev;
-	struct vnet_tx *tx = &pp->tx;
-	struct vq_chain *ch = &tx->ch;
-	struct vq_cursor r;
-	uint8_t raw[HDR_LEN];
-	struct vnet_hdr h;
-	uint32_t nseg;
-
-	if (ch->nr_in) {
-		virtio_dev_fail(dev, "tx queue %u: packet 0x%x has device-writable parts",
-				2 * pp->index + 1, ch->head);
-		return TX_FAIL;
-	}
-	vq_reader_init(&r, ch);
-	if (vq_cursor_read(&r, raw, HDR_LEN) < 0) {
-		virtio_dev_fail(dev, "tx queue %u: packet 0x%x of %u bytes is shorter than the "
-				     "%u-byte header",
-				2 * pp->index + 1, ch->head, ch->out_len, HDR_LEN);
-		return TX_FAIL;
-	}
-	hdr_decode(raw, &h);
-	uint32_t flen = ch->out_len - HDR_LEN;
-	const char *bad = tx_hdr_error(dev, &h, flen);
-	if (bad) {
-		virtio_dev_fail(dev, "tx queue %u: packet 0x%x: bad header: %s (flags 0x%x gso 0x%x "
-				     "csum %u+%u hdr_len %u, frame %u bytes)",
-				2 * pp->index + 1, ch->head, bad, h.flags, h.gso_type, h.csum_start,
-				h.csum_offset, h.hdr_len, flen);
-		return TX_FAIL;
-	}
-	if (flen < ETH_HLEN_ || flen > FRAME_MAX) {
-		pp->st.tx_dropped++;
-		log_rl(LOG_INFO, "%s: tx queue %u: %u-byte frame dropped (%u..%u)", dev->name,
-		       2 * pp->index + 1, flen, ETH_HLEN_, FRAME_MAX);
-		return TX_DONE;
-	}
-	if (!limit_take(n, false, flen))
-		return TX_LIMITED;
-	hdr_encode(&h, 0, &tx->out);
-	tx->wiov[0].iov_base = &tx->out;
-	tx->wiov[0].iov_len = HDR_LEN;
-	if (vq_cursor_iov(&r, flen, tx->wiov + 1, ch->cap, &nseg) < 0)
-		return TX_FAIL; /* cannot happen: the frame has at most ch->cap segments */
-	for (;;) {
-		ssize_t w = writev(pp->fd, tx->wiov, (int)nseg + 1);
-		if (w >= 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN)
-			return TX_FULL;
-		/* EIO: the TAP is down; EINVAL: the kernel refused the frame. Dropped. */
-		pp->st.tx_dropped++;
-		log_rl(LOG_INFO, "%s: tx queue %u: %s refused a %u-byte frame: %s", dev->name,
-		       2 * pp->index + 1, n->port->name, flen, strerror(errno));
-		return TX_DONE;
-	}
-	pp->st.tx_packets++;
-	pp->st.tx_bytes += flen;
-	return TX_DONE;
-}
-
-static void tx_process(struct vnet_pair *pp)
-{
-	struct vnet *n = pp->n;
-	struct virtio_dev *dev = &n->vdev;
-	struct virtqueue *vq = &dev->queues[2 * pp->index + 1];
-	struct vnet_tx *tx = &pp->tx;
-	unsigned done = 0;
-	bool pushed = false;
-
-	tx->again = false;
-	if (!dev->active || dev->failed || !vq->ready || tx->blocked)
-		return;
-	vq_set_notification(vq, false);
-	for (;;) {
-		if (n->loop && done >= BUDGET) {
-			tx->again = true;
-			work_signal(n);
-			break;
-		}
-		if (!tx->pending) {
-			int r = vq_pop(vq, &tx->ch);
-			if (r < 0)
-				break;
-			if (r == 0) {
-				vq_set_notification(vq, true);
-				if (vq_has_avail(vq)) {
-					vq_set_notification(vq, false);
-					continue;
-				}
-				break;
-			}
-			tx->pending = true;
-		}
-		enum tx_res s = tx_send(pp);
-		if (s == TX_FAIL || s == TX_LIMITED) /* limited: the timer resumes us */
-			break;
-		if (s == TX_FULL) {
-			/* The chain waits for room (no kicks meanwhile). */
-			tx->blocked = true;
-			pair_update_events(pp, pair_live(pp));
-			break;
-		}
-		vq_push(vq, tx->ch.head, 0);
-		tx->pending = false;
-		pushed = true;
-		done++;
-	}
-	if (pushed)
-		virtio_notify_queue(dev, vq->index);
-}
-
 /* ---- loop callbacks ---- */
 
 static void pair_fd_cb(void *opaque, uint32_t events)
@@ -704,11 +145,11 @@ static void pair_fd_cb(void *opaque, uint32_t events)
 	}
 	if (events & EPOLLOUT) {
 		pp->tx.blocked = false;
-		tx_process(pp);
+		vnet_tx_process(pp);
 	}
 	if (events & EPOLLIN)
-		rx_process(pp);
-	pair_update_events(pp, pair_live(pp));
+		vnet_rx_process(pp);
+	vnet_pair_update_events(pp, vnet_pair_live(pp));
 	virtio_dev_unlock(dev);
 }
 
@@ -723,9 +164,9 @@ static void timer_cb(void *opaque, uint32_t events)
 	n->rx_throttled = n->tx_throttled = false;
 	for (unsigned i = 0; i < n->max_pairs; i++) {
 		if (tx)
-			tx_process(&n->pairs[i]);
+			vnet_tx_process(&n->pairs[i]);
 		if (rx)
-			rx_process(&n->pairs[i]);
+			vnet_rx_process(&n->pairs[i]);
 	}
 	virtio_dev_unlock(dev);
 }
@@ -742,35 +183,64 @@ static void work_cb(void *opaque, uint32_t events)
 	virtio_dev_lock(dev);
 	for (unsigned i = 0; i < n->max_pairs; i++)
 		if (n->pairs[i].tx.again)
-			tx_process(&n->pairs[i]);
+			vnet_tx_process(&n->pairs[i]);
 	virtio_dev_unlock(dev);
 }
 
+static void handlers_destroy(struct vnet *n)
+{
+	if (n->loop) {
+		for (unsigned i = 0; i < n->max_pairs; i++) {
+			if (n->pairs[i].h)
+				ev_del(n->loop, n->pairs[i].h);
+			n->pairs[i].h = NULL;
+			n->pairs[i].events = 0;
+		}
+		if (n->timer_h)
+			ev_del(n->loop, n->timer_h);
+		if (n->work_h)
+			ev_del(n->loop, n->work_h);
+	}
+	n->timer_h = n->work_h = NULL;
+	if (n->timer_fd >= 0)
+		close(n->timer_fd);
+	if (n->work_fd >= 0)
+		close(n->work_fd);
+	n->timer_fd = n->work_fd = -1;
+	n->loop = NULL;
+}
+
 /* Loop handlers are made once, at the first activation with a loop, and live as long as the
- * device: activation and reset may run on a vCPU thread, where only ev_mod is allowed. */
+ * device: activation and reset may run on a vCPU thread, where only ev_mod is allowed (and
+ * a failed first activation cleans up on that thread before any of them ever fired). */
 static int handlers_create(struct vnet *n, struct ev_loop *loop)
 {
 	int r;
 	n->loop = loop;
 	n->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	n->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (n->timer_fd < 0 || n->work_fd < 0)
-		return -errno;
+	if (n->timer_fd < 0 || n->work_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
 	if ((r = ev_add(loop, n->timer_fd, EPOLLIN, timer_cb, n, &n->timer_h)) < 0 ||
 	    (r = ev_add(loop, n->work_fd, EPOLLIN, work_cb, n, &n->work_h)) < 0)
-		return r;
+		goto fail;
 	for (unsigned i = 0; i < n->max_pairs; i++) {
 		struct vnet_pair *pp = &n->pairs[i];
 		r = ev_add(loop, pp->fd, EPOLLIN, pair_fd_cb, pp, &pp->h);
 		if (r < 0)
-			return r;
+			goto fail;
 		pp->events = EPOLLIN;
-		r = ev_mod(loop, pp->h, 0);
+		r = ev_mod(loop, pp->h, 0); /* polled once the pair is live */
 		if (r < 0)
-			return r;
+			goto fail;
 		pp->events = 0;
 	}
 	return 0;
+fail:
+	handlers_destroy(n);
+	return r;
 }
 
 /* ---- control queue ---- */
@@ -787,7 +257,7 @@ static uint8_t vnet_ctrl_apply(struct virtio_dev *dev, const struct vnet_ctrl_cm
 		}
 		n->curr_pairs = cmd->u.pairs;
 		for (unsigned i = 0; i < n->max_pairs; i++)
-			pair_sync(&n->pairs[i], pair_live(&n->pairs[i]));
+			pair_sync(&n->pairs[i], vnet_pair_live(&n->pairs[i]));
 		log_debug("%s: %u queue pairs", dev->name, n->curr_pairs);
 		return VIRTIO_NET_OK;
 	case VNET_CTRL_MAC_ADDR:
@@ -811,6 +281,7 @@ static int vnet_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 		if (r < 0)
 			return r;
 	}
+	n->ever_active = true;
 	n->curr_pairs = n->has_ctrl ? 1 : n->max_pairs;
 	n->guest_offloads = dev->features & GUEST_OFFLOADS;
 	/* Attach first: device-wide TAP ioctls need an attached queue. */
@@ -818,7 +289,7 @@ static int vnet_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 		pair_sync(&n->pairs[i], i < n->curr_pairs);
 	apply_offloads(n);
 	for (unsigned i = 0; i < n->max_pairs; i++)
-		pair_update_events(&n->pairs[i], pair_live(&n->pairs[i]));
+		vnet_pair_update_events(&n->pairs[i], vnet_pair_live(&n->pairs[i]));
 	return 0;
 }
 
@@ -855,10 +326,10 @@ static void vnet_queue_notify(struct virtio_dev *dev, uint16_t q)
 	}
 	struct vnet_pair *pp = &n->pairs[q / 2];
 	if (q % 2 == 0) {
-		pair_sync(pp, pair_live(pp));
-		rx_process(pp);
+		pair_sync(pp, vnet_pair_live(pp));
+		vnet_rx_process(pp);
 	} else {
-		tx_process(pp);
+		vnet_tx_process(pp);
 	}
 }
 
@@ -884,7 +355,7 @@ static void vnet_queue_stop(struct virtio_dev *dev, uint16_t q)
 		if (pp->tx.pending && vq->ready)
 			vq->last_avail_idx--;
 		pp->tx.pending = pp->tx.blocked = pp->tx.again = false;
-		pair_update_events(pp, pair_live(pp));
+		vnet_pair_update_events(pp, vnet_pair_live(pp));
 	}
 }
 
@@ -913,24 +384,13 @@ static void vnet_destroy(struct virtio_dev *dev)
 {
 	struct vnet *n = to_net(dev);
 	/* The core has already finalised dev (lock included): nothing else runs now. */
-	if (n->pairs && !n->stats_logged) {
+	if (n->pairs && n->ever_active && !n->stats_logged) {
 		for (unsigned i = 0; i < n->max_pairs; i++)
 			stats_line(n, i, LOG_INFO);
 		limiter_line(n, LOG_INFO);
 	}
-	if (n->loop) {
-		for (unsigned i = 0; i < n->max_pairs; i++)
-			if (n->pairs[i].h)
-				ev_del(n->loop, n->pairs[i].h);
-		if (n->timer_h)
-			ev_del(n->loop, n->timer_h);
-		if (n->work_h)
-			ev_del(n->loop, n->work_h);
-	}
-	if (n->timer_fd >= 0)
-		close(n->timer_fd);
-	if (n->work_fd >= 0)
-		close(n->work_fd);
+	if (n->pairs)
+		handlers_destroy(n);
 	for (unsigned i = 0; n->pairs && i < n->max_pairs; i++) {
 		struct vnet_pair *pp = &n->pairs[i];
 		free(pp->rx.buf);
@@ -946,11 +406,11 @@ static void vnet_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vnet_ops = {
-	.activate = vnet_activate,
-	.reset = vnet_reset,
-	.queue_notify = vnet_queue_notify,
-	.queue_stop = vnet_queue_stop,
-	.destroy = vnet_destroy,
+    .activate = vnet_activate,
+    .reset = vnet_reset,
+    .queue_notify = vnet_queue_notify,
+    .queue_stop = vnet_queue_stop,
+    .destroy = vnet_destroy,
 };
 
 /* ---- creation and stats ---- */
@@ -965,7 +425,8 @@ void vnet_params_from_config(const struct net_config *nc, struct vnet_params *p)
 			uint64_t t = time_now_ns();
 			memcpy(p->mac, &t, 6);
 		}
-		p->mac[0] = (uint8_t)((p->mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
+		p->mac[0] =
+		    (uint8_t)((p->mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
 	}
 	p->pairs = nc->queues ? nc->queues : 1;
 	p->queue_size = nc->queue_size ? nc->queue_size : 256;
@@ -1013,8 +474,9 @@ int vnet_create(const struct vnet_params *p, struct net_port *port, const char *
 	if (!p->pairs || p->pairs > NET_MAX_QUEUE_PAIRS || p->pairs > port->nr_queues ||
 	    !IS_POW2(p->queue_size) || p->queue_size < 64 || p->queue_size > 1024 ||
 	    (p->mtu && (p->mtu < NET_MIN_MTU || p->mtu > NET_MAX_MTU))) {
-		snprintf(err, errlen, "%s: bad parameters (queue pairs %u of %u, queue size %u, mtu %u)",
-			 name, p->pairs, port->nr_queues, p->queue_size, p->mtu);
+		snprintf(err, errlen,
+			 "%s: bad parameters (queue pairs %u of %u, queue size %u, mtu %u)", name,
+			 p->pairs, port->nr_queues, p->queue_size, p->mtu);
 		goto fail;
 	}
 	n = calloc(1, sizeof(*n));

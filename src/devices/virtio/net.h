@@ -23,20 +23,20 @@
 
 struct vnet_params {
 	uint8_t mac[6];
-	unsigned pairs;      /* 1..NET_MAX_QUEUE_PAIRS; the port has at least this many fds */
+	unsigned pairs;	     /* 1..NET_MAX_QUEUE_PAIRS; the port has at least this many fds */
 	unsigned queue_size; /* power of two, 64..1024 */
-	unsigned mtu;        /* 0: VIRTIO_NET_F_MTU not offered */
-	bool ctrl_vq;        /* offer the control queue (CTRL_VQ, MQ, CTRL_MAC_ADDR, ...) */
+	unsigned mtu;	     /* 0: VIRTIO_NET_F_MTU not offered */
+	bool ctrl_vq;	     /* offer the control queue (CTRL_VQ, MQ, CTRL_MAC_ADDR, ...) */
 	uint64_t rx_bps, rx_pps, tx_bps, tx_pps; /* 0 = unlimited */
 };
 
 /* Per queue pair, counted since creation. */
 struct vnet_pair_stats {
 	uint64_t rx_packets, rx_bytes;
-	uint64_t rx_dropped;  /* frames that fit no buffer the driver gave, or bad from the port */
-	uint64_t rx_stalls;   /* times the RX ring ran out of buffers with a frame waiting */
+	uint64_t rx_dropped; /* frames that fit no buffer the driver gave, or bad from the port */
+	uint64_t rx_stalls;  /* times the RX ring ran out of buffers with a frame waiting */
 	uint64_t tx_packets, tx_bytes;
-	uint64_t tx_dropped;  /* frames the port refused (e.g. TAP down: EIO) or of a bad size */
+	uint64_t tx_dropped; /* frames the port refused (e.g. TAP down: EIO) or of a bad size */
 };
 
 struct vnet_stats {

@@ -76,8 +76,8 @@ unsigned vnet_ctrl_process(struct virtio_dev *dev, uint16_t q, struct iovec *iov
 		vq_writer_init(&wr, &ch);
 		uint32_t dlen = ch.out_len >= 2 ? ch.out_len - 2 : 0;
 		if (ch.out_len < 2 || dlen > CTRL_DATA_MAX) {
-			log_rl(LOG_INFO, "%s: control queue: command of %u bytes refused", dev->name,
-			       ch.out_len);
+			log_rl(LOG_INFO, "%s: control queue: command of %u bytes refused",
+			       dev->name, ch.out_len);
 		} else if (vq_cursor_read(&rd, hdr, 2) == 0 &&
 			   vq_cursor_read(&rd, data, dlen) == 0) {
 			if (vnet_ctrl_decode(dev, hdr[0], hdr[1], data, dlen, &cmd) == 0)

@@ -18,9 +18,10 @@
 #include "virtio/virtio.h"
 
 enum vnet_ctrl_kind {
-	VNET_CTRL_MQ_PAIRS,    /* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET: u.pairs (not yet range-checked) */
-	VNET_CTRL_MAC_ADDR,    /* VIRTIO_NET_CTRL_MAC_ADDR_SET: u.mac */
-	VNET_CTRL_GUEST_OFFLOADS, /* VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET: u.offloads (feature bits) */
+	VNET_CTRL_MQ_PAIRS, /* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET: u.pairs (not yet range-checked) */
+	VNET_CTRL_MAC_ADDR, /* VIRTIO_NET_CTRL_MAC_ADDR_SET: u.mac */
+	VNET_CTRL_GUEST_OFFLOADS, /* VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET: u.offloads (feature bits)
+				   */
 };
 
 struct vnet_ctrl_cmd {
