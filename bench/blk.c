@@ -135,6 +135,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	virtio_set_status(b->dev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	if (!(vqd_settle(b->dev) & VIRTIO_CONFIG_S_DRIVER_OK) || !b->dev->active) {
+		fprintf(stderr, "bench-blk: activation failed\n");
+		return 1;
+	}
 	for (unsigned i = 0; i < qd; i++) {
 		b->slot_gpa[i] = vqd_alloc(&b->m, 4096 + b->bs, 4096);
 		if (!b->slot_gpa[i]) {

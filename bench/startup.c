@@ -4,11 +4,14 @@
  * before exec to the first byte on its stdout (the guest's first serial byte), the time to the
  * first KVM_RUN when the VMM reports it (vireo with VIREO_STARTUP_T0), the whole run, and the
  * peak RSS (ru_maxrss) plus, sampled at the first byte, RssAnon+RssFile (VMM memory without
- * the shared-memory guest RAM). Prints min/median/p90 for each.
+ * the shared-memory guest RAM). Prints min/median/p90 for each. With BENCH_MARKER=STR in the
+ * environment it also measures exec to the first occurrence of STR on stdout (e.g. a line the
+ * guest's /init prints: boot to init).
  *
  *   startup N NAME -- CMD ARGS...
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -74,7 +77,12 @@ int main(int argc, char **argv)
 	double *total = calloc((size_t)n, sizeof(double));
 	double *maxrss = calloc((size_t)n, sizeof(double));
 	double *rss = calloc((size_t)n, sizeof(double));
-	int nfb = 0, nfr = 0, nt = 0, nrss = 0, failures = 0;
+	double *marked = calloc((size_t)n, sizeof(double));
+	int nfb = 0, nfr = 0, nt = 0, nrss = 0, nm = 0, failures = 0;
+	const char *marker = getenv("BENCH_MARKER");
+	size_t mlen = marker ? strlen(marker) : 0;
+	if (mlen == 0 || mlen > 1024)
+		marker = NULL;
 
 	for (int i = 0; i < n; i++) {
 		int out[2], err[2];
@@ -106,8 +114,28 @@ int main(int argc, char **argv)
 			if (r > 0)
 				rss[nrss++] = (double)r / 1024.0;
 		}
-		while (read(out[0], buf, sizeof(buf)) > 0)
-			;
+		/* stdout: look for the marker across reads (keep its length less one byte) */
+		char win[2048 + 4096];
+		size_t wlen = got == 1 ? 1 : 0;
+		bool seen = false;
+		if (got == 1)
+			win[0] = buf[0];
+		for (;;) {
+			if (marker && !seen && memmem(win, wlen, marker, mlen)) {
+				marked[nm++] = (double)(now_ns() - t0) / 1e6;
+				seen = true;
+			}
+			if (wlen >= mlen) {
+				memmove(win, win + wlen - (mlen ? mlen - 1 : 0), mlen ? mlen - 1 : 0);
+				wlen = mlen ? mlen - 1 : 0;
+			}
+			ssize_t r = read(out[0], win + wlen, 4096);
+			if (r <= 0)
+				break;
+			wlen += (size_t)r;
+		}
+		if (marker && !seen)
+			failures++;
 		char ebuf[8192];
 		size_t elen = 0;
 		ssize_t k;
@@ -130,6 +158,8 @@ int main(int argc, char **argv)
 	}
 	report(name, "exec -> first KVM_RUN", first_run, nfr, "ms");
 	report(name, "exec -> first serial byte", first_byte, nfb, "ms");
+	if (marker)
+		report(name, "exec -> marker on stdout", marked, nm, "ms");
 	report(name, "exec -> exit", total, nt, "ms");
 	report(name, "peak RSS (ru_maxrss)", maxrss, n, "MiB");
 	report(name, "RssAnon+RssFile at 1st byte", rss, nrss, "MiB");

@@ -141,9 +141,16 @@ if [ $QUICK = 0 ]; then
 			[ -f "$f" ] && [ -x "$f" ] || continue
 			name=$(basename "$f")
 			corpus="$LOGDIR/corpus-$name"; mkdir -p "$corpus"
-			if "$f" -max_total_time="${VIREO_FUZZ_SECONDS:-5}" -rss_limit_mb=2048 \
-				"$corpus" >"$LOGDIR/$name.log" 2>&1; then
-				PASSED=$((PASSED + 1)); echo "ok   $name ($(grep -oE '#[0-9]+' "$LOGDIR/$name.log" | tail -1) runs)"
+			# new inputs go to the scratch corpus; the committed seeds are read, not written
+			seeds=tests/fuzz/seeds/${name#fuzz-}
+			nseeds=0 dirs=("$corpus")
+			[ -d "$seeds" ] && nseeds=$(find "$seeds" -type f | wc -l)
+			[ "$nseeds" -gt 0 ] && dirs+=("$seeds")
+			if "$f" -max_total_time="${VIREO_FUZZ_SECONDS:-5}" -rss_limit_mb=2048 "${dirs[@]}" \
+				>"$LOGDIR/$name.log" 2>&1 &&
+				{ [ "$nseeds" = 0 ] || grep -qE "INFO: seed corpus: files: [1-9]" "$LOGDIR/$name.log"; }; then
+				PASSED=$((PASSED + 1))
+				echo "ok   $name ($(grep -oE '#[0-9]+' "$LOGDIR/$name.log" | tail -1) runs, $nseeds seeds)"
 			else
 				FAILED=$((FAILED + 1)); FAILED_NAMES+=("$name"); echo "FAIL $name"
 				tail -30 "$LOGDIR/$name.log" | sed 's/^/    | /'

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/falloc.h>
@@ -91,6 +92,8 @@ void disk_close(struct disk *d)
 {
 	if (!d)
 		return;
+	if (d->zero_buf)
+		munmap(d->zero_buf, DISK_ZERO_STEP);
 	close(d->fd); /* drops the OFD lock */
 	free(d->path);
 	free(d);
@@ -180,21 +183,57 @@ static int rw_rest(struct disk *d, struct disk_io *io, uint64_t skip)
 	return r;
 }
 
-static int write_zeroes_slow(int fd, uint64_t off, uint64_t len)
+/* DISK_ZERO_STEP bytes of zeroes to write from: a read-only anonymous mapping (the kernel's
+ * zero page, no memory used), aligned for O_DIRECT. */
+static const void *zero_buf(struct disk *d)
 {
-	static const uint8_t zero[65536];
-	struct iovec iov[16];
-	for (unsigned i = 0; i < ARRAY_SIZE(iov); i++)
-		iov[i] = (struct iovec){(void *)(uintptr_t)zero, sizeof(zero)};
-	while (len) {
-		uint64_t chunk = MIN(len, (uint64_t)sizeof(zero) * ARRAY_SIZE(iov));
-		int r = sync_rw(fd, true, iov, ARRAY_SIZE(iov), off, chunk, 0);
-		if (r < 0)
-			return r;
-		off += chunk;
-		len -= chunk;
+	if (!d->zero_buf) {
+		void *p = mmap(NULL, DISK_ZERO_STEP, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		d->zero_buf = p;
 	}
-	return 0;
+	return d->zero_buf;
+}
+
+/* Write one step (at most DISK_ZERO_STEP bytes of len) of zeroes at off. 0 or -errno. */
+static int zero_step_sync(struct disk *d, uint64_t off, uint64_t len)
+{
+	const void *z = zero_buf(d);
+	if (!z)
+		return -ENOMEM;
+	struct iovec iov = {(void *)(uintptr_t)z, (size_t)MIN(len, (uint64_t)DISK_ZERO_STEP)};
+	int r = sync_rw(d->fd, true, &iov, 1, off, iov.iov_len, 0);
+	if (r == -EINVAL && d->direct)
+		r = bounce_rw(d->fd, true, &iov, 1, off, iov.iov_len);
+	return r;
+}
+
+/* The fallocate mode for io, or 0 when the file system is known to refuse it. */
+static int dwz_mode(const struct disk *d, const struct disk_io *io)
+{
+	bool punch = io->op == DISK_DISCARD || io->unmap;
+	if (punch)
+		return d->no_punch_hole ? 0 : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	return d->no_zero_range ? 0 : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+}
+
+/* A fallocate for io ended with res. Returns 1 when write-zeroes must be written by hand,
+ * else the final result (0 or -errno). */
+static int dwz_result(struct disk *d, const struct disk_io *io, int mode, int res)
+{
+	bool unsupported = res == -EOPNOTSUPP || res == -ENOTSUP ||
+			   (io->op == DISK_WRITE_ZEROES && res == -EINVAL);
+	if (mode && unsupported) {
+		if (mode & FALLOC_FL_PUNCH_HOLE)
+			d->no_punch_hole = true;
+		else
+			d->no_zero_range = true;
+	}
+	if (res == 0 || (mode && !unsupported))
+		return res;
+	/* Discard is a hint: nothing to do where holes are unsupported. */
+	return io->op == DISK_DISCARD ? 0 : 1;
 }
 
 int disk_exec_sync(struct disk *d, struct disk_io *io)
@@ -206,22 +245,17 @@ int disk_exec_sync(struct disk *d, struct disk_io *io)
 	case DISK_FLUSH:
 		return fdatasync(d->fd) < 0 ? -errno : 0;
 	case DISK_DISCARD:
-		if (fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)io->off,
-			      (off_t)io->len) < 0) {
-			/* Discard is a hint: nothing to do where holes are unsupported. */
-			if (errno == EOPNOTSUPP || errno == ENOTSUP)
-				return 0;
-			return -errno;
-		}
-		return 0;
 	case DISK_WRITE_ZEROES: {
-		int mode = io->unmap ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-				     : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
-		if (fallocate(d->fd, mode, (off_t)io->off, (off_t)io->len) == 0)
-			return 0;
-		if (errno != EOPNOTSUPP && errno != ENOTSUP && errno != EINVAL)
-			return -errno;
-		return write_zeroes_slow(d->fd, io->off, io->len);
+		int mode = dwz_mode(d, io), r = -EOPNOTSUPP;
+		if (mode)
+			r = fallocate(d->fd, mode, (off_t)io->off, (off_t)io->len) < 0 ? -errno : 0;
+		r = dwz_result(d, io, mode, r);
+		for (uint64_t done = 0; r == 1 && done < io->len; done += DISK_ZERO_STEP) {
+			int e = zero_step_sync(d, io->off + done, io->len - done);
+			if (e < 0)
+				return e;
+		}
+		return r == 1 ? 0 : r;
 	}
 	}
 	return -EINVAL;
@@ -234,6 +268,7 @@ struct disk_queue {
 	bool async;
 	unsigned depth;
 	unsigned inflight;
+	bool abort;
 	disk_ready_fn ready;
 	void *opaque;
 	struct ev_loop *loop;
@@ -316,6 +351,11 @@ unsigned disk_queue_inflight(const struct disk_queue *q)
 	return q->inflight;
 }
 
+void disk_queue_abort(struct disk_queue *q, bool on)
+{
+	q->abort = on;
+}
+
 void disk_queue_destroy(struct disk_queue *q)
 {
 	if (!q)
@@ -336,31 +376,79 @@ static void finish(struct disk_queue *q, struct disk_io *io, int res)
 	io->done(io, res);
 }
 
+#ifdef HAVE_LIBURING
+static struct io_uring_sqe *get_sqe(struct disk_queue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	if (!sqe) {
+		io_uring_submit(&q->ring);
+		sqe = io_uring_get_sqe(&q->ring);
+	}
+	return sqe;
+}
+
+/* Prepare the SQE for io's next step (the whole request for all but write-zeroes by hand).
+ * false when no SQE could be had or the zero buffer cannot be mapped. */
+static bool prep(struct disk_queue *q, struct disk_io *io)
+{
+	struct disk *d = q->d;
+	const void *z = NULL;
+	if (io->by_hand_ && !(z = zero_buf(d)))
+		return false;
+	struct io_uring_sqe *sqe = get_sqe(q);
+	if (!sqe)
+		return false;
+	switch (io->op) {
+	case DISK_READ:
+		/* One segment: the plain (non-vectored) opcodes skip the iovec import. */
+		if (io->nr_iov == 1)
+			io_uring_prep_read(sqe, d->fd, io->iov[0].iov_base,
+					   (unsigned)io->iov[0].iov_len, io->off);
+		else
+			io_uring_prep_readv(sqe, d->fd, io->iov, io->nr_iov, io->off);
+		break;
+	case DISK_WRITE:
+		if (io->nr_iov == 1)
+			io_uring_prep_write(sqe, d->fd, io->iov[0].iov_base,
+					    (unsigned)io->iov[0].iov_len, io->off);
+		else
+			io_uring_prep_writev(sqe, d->fd, io->iov, io->nr_iov, io->off);
+		break;
+	case DISK_FLUSH:
+		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+		break;
+	case DISK_DISCARD:
+	case DISK_WRITE_ZEROES:
+		if (io->by_hand_) {
+			uint64_t n = MIN(io->len - io->done_, (uint64_t)DISK_ZERO_STEP);
+			io_uring_prep_write(sqe, d->fd, z, (unsigned)n, io->off + io->done_);
+		} else {
+			/* dwz_mode() != 0 here: see disk_submit */
+			io->mode_ = dwz_mode(d, io);
+			io_uring_prep_fallocate(sqe, d->fd, io->mode_, (off_t)io->off,
+						(off_t)io->len);
+		}
+		break;
+	}
+	io_uring_sqe_set_data(sqe, io);
+	return true;
+}
+#endif
+
 int disk_submit(struct disk_queue *q, struct disk_io *io)
 {
+	io->by_hand_ = false;
+	io->done_ = 0;
 #ifdef HAVE_LIBURING
-	if (q->async && q->inflight < q->depth &&
-	    (io->op == DISK_READ || io->op == DISK_WRITE || io->op == DISK_FLUSH)) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
-		if (!sqe) {
-			io_uring_submit(&q->ring);
-			sqe = io_uring_get_sqe(&q->ring);
+	if (q->async && q->inflight < q->depth) {
+		if ((io->op == DISK_DISCARD || io->op == DISK_WRITE_ZEROES) && !dwz_mode(q->d, io)) {
+			if (io->op == DISK_DISCARD) {
+				finish(q, io, 0); /* a hint the file system cannot take */
+				return 0;
+			}
+			io->by_hand_ = true;
 		}
-		if (sqe) {
-			/* One segment: the plain (non-vectored) opcodes skip the iovec import. */
-			if (io->op == DISK_READ && io->nr_iov == 1)
-				io_uring_prep_read(sqe, q->d->fd, io->iov[0].iov_base,
-						   (unsigned)io->iov[0].iov_len, io->off);
-			else if (io->op == DISK_READ)
-				io_uring_prep_readv(sqe, q->d->fd, io->iov, io->nr_iov, io->off);
-			else if (io->op == DISK_WRITE && io->nr_iov == 1)
-				io_uring_prep_write(sqe, q->d->fd, io->iov[0].iov_base,
-						    (unsigned)io->iov[0].iov_len, io->off);
-			else if (io->op == DISK_WRITE)
-				io_uring_prep_writev(sqe, q->d->fd, io->iov, io->nr_iov, io->off);
-			else
-				io_uring_prep_fsync(sqe, q->d->fd, IORING_FSYNC_DATASYNC);
-			io_uring_sqe_set_data(sqe, io);
+		if (prep(q, io)) {
 			q->inflight++;
 			return 0;
 		}
@@ -381,8 +469,46 @@ void disk_queue_flush(struct disk_queue *q)
 }
 
 #ifdef HAVE_LIBURING
+/* Completion of one step of discard / write-zeroes. Returns the final result, or 1 when the
+ * next step was queued (the request stays in flight). */
+static int dwz_cqe(struct disk_queue *q, struct disk_io *io, int res)
+{
+	struct disk *d = q->d;
+	if (!io->by_hand_) {
+		int r = dwz_result(d, io, io->mode_, res);
+		if (r != 1)
+			return r;
+		io->by_hand_ = true;
+	} else if (res == -EAGAIN || res == -EINTR) {
+		/* the same step again */
+	} else if (res == -EINVAL && d->direct) {
+		uint64_t n = MIN(io->len - io->done_, (uint64_t)DISK_ZERO_STEP);
+		int r = zero_step_sync(d, io->off + io->done_, n); /* unaligned for O_DIRECT */
+		if (r < 0)
+			return r;
+		io->done_ += n;
+	} else if (res <= 0) {
+		return res < 0 ? res : -EIO;
+	} else {
+		io->done_ += (uint64_t)res;
+	}
+	if (io->done_ >= io->len)
+		return 0;
+	if (q->abort)
+		return -ECANCELED;
+	return prep(q, io) ? 1 : -EAGAIN;
+}
+
 static void complete_cqe(struct disk_queue *q, struct disk_io *io, int res)
 {
+	if (io->op == DISK_DISCARD || io->op == DISK_WRITE_ZEROES) {
+		int r = dwz_cqe(q, io, res);
+		if (r == 1)
+			return; /* next step queued, still in flight */
+		q->inflight--;
+		finish(q, io, r);
+		return;
+	}
 	q->inflight--;
 	if (io->op == DISK_FLUSH) {
 		finish(q, io, res < 0 ? res : 0);
@@ -419,6 +545,7 @@ unsigned disk_queue_reap(struct disk_queue *q)
 		complete_cqe(q, io, res);
 		n++;
 	}
+	disk_queue_flush(q); /* next steps of multi-step requests, resubmissions from done */
 #else
 	(void)q;
 #endif

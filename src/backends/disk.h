@@ -9,9 +9,15 @@
  * I/O goes through a disk_queue: one per virtqueue. With liburing compiled in and an event
  * loop given, each disk_queue owns an io_uring whose completion eventfd is watched by the
  * loop; otherwise (no loop, io_uring not compiled in, or io_uring_queue_init failing with
- * ENOSYS/EPERM/...) the queue is synchronous: disk_submit() does the preadv/pwritev/fdatasync
- * itself and calls io->done before it returns. Discard / write-zeroes are always synchronous
- * fallocate() calls.
+ * ENOSYS/EPERM/...) the queue is synchronous: disk_submit() does the preadv/pwritev/fdatasync/
+ * fallocate itself and calls io->done before it returns.
+ *
+ * Discard is fallocate(PUNCH_HOLE | KEEP_SIZE), a hint: where holes are unsupported it does
+ * nothing. Write-zeroes is fallocate(ZERO_RANGE | KEEP_SIZE) (PUNCH_HOLE | KEEP_SIZE with
+ * unmap); where the filesystem supports neither, zeroes are written by hand in steps of
+ * DISK_ZERO_STEP bytes, one step in flight per request, so a long range never holds up the
+ * loop. On an async queue all of that goes through io_uring (IORING_OP_FALLOCATE runs on the
+ * kernel's io-wq workers).
  *
  * All disk_queue functions run on one thread (the loop thread) under the caller's lock.
  */
@@ -33,7 +39,13 @@ struct disk {
 	bool direct;
 	bool is_blockdev;
 	uint64_t size; /* bytes */
+	/* Learnt on first use (loop thread): the file system refuses these fallocate modes. */
+	bool no_zero_range;
+	bool no_punch_hole;
+	void *zero_buf; /* DISK_ZERO_STEP read-only zero bytes, mapped on first need */
 };
+
+#define DISK_ZERO_STEP (1u << 20)
 
 /* On error: -errno and a one-line reason in err ("disk PATH: already in use by another
  * process", "disk PATH: No such file or directory", ...). */
@@ -51,10 +63,13 @@ struct disk_io {
 	const struct iovec *iov;  /* READ/WRITE; must stay valid until done */
 	uint32_t nr_iov;
 	bool unmap;               /* WRITE_ZEROES: a hole is fine */
-	/* res: 0 when all of len was transferred/applied, else -errno (-EIO for short I/O). */
+	/* res: 0 when all of len was transferred/applied, else -errno (-EIO for short I/O,
+	 * -ECANCELED for a multi-step request stopped by disk_queue_abort). */
 	void (*done)(struct disk_io *io, int res);
 	/* private */
-	int res_;
+	bool by_hand_;  /* WRITE_ZEROES written as zero buffers */
+	int mode_;      /* the fallocate mode submitted */
+	uint64_t done_; /* bytes finished so far (by hand) */
 };
 
 struct disk_queue;
@@ -76,9 +91,13 @@ int disk_submit(struct disk_queue *q, struct disk_io *io) WUR;
 void disk_queue_flush(struct disk_queue *q);
 /* Complete whatever has finished; returns the number of done callbacks run. */
 unsigned disk_queue_reap(struct disk_queue *q);
-/* Wait until every in-flight request has completed (done called for each). */
+/* Wait until every in-flight request has completed (done called for each). Blocks: for
+ * teardown and the vhost-user back-end's GET_VRING_BASE, on the loop thread. */
 void disk_queue_drain(struct disk_queue *q);
 unsigned disk_queue_inflight(const struct disk_queue *q);
+/* While on, multi-step requests (write-zeroes written by hand) end at their next step with
+ * -ECANCELED instead of going on (a device reset does not wait for all of them). */
+void disk_queue_abort(struct disk_queue *q, bool on);
 /* Run io synchronously on the calling thread (io->done is not called). 0 or -errno. */
 int disk_exec_sync(struct disk *d, struct disk_io *io) WUR;
 

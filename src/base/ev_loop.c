@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -25,6 +26,8 @@ struct ev_loop {
 	atomic_bool stop;
 	bool dispatching;
 	struct ev_handler *dead; /* freed after the current dispatch round */
+	pthread_mutex_t work_lock;
+	struct ev_work *work_head, *work_tail; /* posted, FIFO */
 };
 
 int ev_loop_create(struct ev_loop **out)
@@ -51,6 +54,7 @@ int ev_loop_create(struct ev_loop **out)
 		free(l);
 		return e;
 	}
+	pthread_mutex_init(&l->work_lock, NULL);
 	*out = l;
 	return 0;
 }
@@ -73,7 +77,89 @@ void ev_loop_destroy(struct ev_loop *l)
 	reap_dead(l);
 	close(l->epfd);
 	close(l->wake_fd);
+	pthread_mutex_destroy(&l->work_lock);
 	free(l);
+}
+
+void ev_work_init(struct ev_work *w, ev_work_fn fn, void *opaque)
+{
+	w->fn = fn;
+	w->opaque = opaque;
+	w->next = NULL;
+	w->queued = false;
+}
+
+static void wake(struct ev_loop *l)
+{
+	uint64_t one = 1;
+	if (write(l->wake_fd, &one, sizeof(one)) < 0) {
+		/* counter saturated: the loop is awake anyway */
+	}
+}
+
+void ev_post(struct ev_loop *l, struct ev_work *w)
+{
+	pthread_mutex_lock(&l->work_lock);
+	bool add = !w->queued;
+	if (add) {
+		w->queued = true;
+		w->next = NULL;
+		if (l->work_tail)
+			l->work_tail->next = w;
+		else
+			l->work_head = w;
+		l->work_tail = w;
+	}
+	pthread_mutex_unlock(&l->work_lock);
+	if (add)
+		wake(l);
+}
+
+void ev_cancel(struct ev_loop *l, struct ev_work *w)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->work_lock);
+	if (w->queued) {
+		struct ev_work **p = &l->work_head, *prev = NULL;
+		while (*p && *p != w) {
+			prev = *p;
+			p = &(*p)->next;
+		}
+		if (*p) {
+			*p = w->next;
+			if (l->work_tail == w)
+				l->work_tail = prev;
+		}
+		w->queued = false;
+		w->next = NULL;
+	}
+	pthread_mutex_unlock(&l->work_lock);
+}
+
+/* Run what was posted before this call (work posted meanwhile waits for the next round). */
+static void run_posted(struct ev_loop *l)
+{
+	pthread_mutex_lock(&l->work_lock);
+	struct ev_work *last = l->work_tail;
+	pthread_mutex_unlock(&l->work_lock);
+	while (last && !atomic_load(&l->stop)) {
+		pthread_mutex_lock(&l->work_lock);
+		struct ev_work *w = l->work_head;
+		if (w) {
+			l->work_head = w->next;
+			if (!l->work_head)
+				l->work_tail = NULL;
+			w->queued = false;
+			w->next = NULL;
+		}
+		pthread_mutex_unlock(&l->work_lock);
+		if (!w)
+			break;
+		w->fn(w->opaque);
+		if (w == last)
+			break;
+	}
 }
 
 int ev_add(struct ev_loop *l, int fd, uint32_t events, ev_cb_fn cb, void *opaque,
@@ -142,6 +228,7 @@ int ev_loop_run_once(struct ev_loop *l, int timeout_ms)
 			if (read(l->wake_fd, &v, sizeof(v)) < 0) {
 				/* nothing to drain */
 			}
+			run_posted(l);
 			continue;
 		}
 		if (h->deleted)
@@ -170,11 +257,8 @@ int ev_loop_run(struct ev_loop *l)
 
 void ev_loop_stop(struct ev_loop *l)
 {
-	uint64_t one = 1;
 	atomic_store(&l->stop, true);
-	if (write(l->wake_fd, &one, sizeof(one)) < 0) {
-		/* counter saturated: the loop is awake anyway */
-	}
+	wake(l);
 }
 
 bool ev_loop_stopped(struct ev_loop *l)
@@ -211,4 +295,16 @@ int ev_timer_add(struct ev_loop *l, uint64_t first_ns, uint64_t period_ns, ev_cb
 	if (out)
 		*out = h;
 	return 0;
+}
+
+int ev_timer_arm(struct ev_handler *h, uint64_t first_ns, uint64_t period_ns)
+{
+	struct itimerspec its = {
+		.it_value = {(time_t)(first_ns / 1000000000ULL), (long)(first_ns % 1000000000ULL)},
+		.it_interval = {(time_t)(period_ns / 1000000000ULL),
+				(long)(period_ns % 1000000000ULL)},
+	};
+	if (!h->owns_fd)
+		return -EINVAL;
+	return timerfd_settime(h->fd, 0, &its, NULL) < 0 ? -errno : 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The VMM event loop: epoll over fds with callbacks, plus cross-thread wakeup and stop.
- * One loop thread serves ioeventfd kicks, backend completions, timers and API requests.
- * Callbacks run on the loop thread only.
+ * The VMM event loop: epoll over fds with callbacks, plus cross-thread wakeup, work posted
+ * from other threads, and stop. One loop thread serves ioeventfd kicks, backend completions,
+ * timers and API requests. Callbacks and posted work run on the loop thread only.
  */
 #ifndef VIREO_BASE_EV_LOOP_H
 #define VIREO_BASE_EV_LOOP_H
@@ -40,5 +40,26 @@ bool ev_loop_stopped(struct ev_loop *loop);
 /* A periodic or one-shot timer on the loop (timerfd). period_ns 0 = one-shot. */
 int ev_timer_add(struct ev_loop *loop, uint64_t first_ns, uint64_t period_ns, ev_cb_fn cb,
 		 void *opaque, struct ev_handler **out) WUR;
+/* Re-arm (first_ns > 0) or disarm (first_ns == 0) a timer made by ev_timer_add. */
+int ev_timer_arm(struct ev_handler *timer, uint64_t first_ns, uint64_t period_ns) WUR;
+
+/*
+ * Work handed to the loop thread by any thread (a vCPU writing a device register, ...).
+ * Embed a struct ev_work in the object it works on and initialise it with ev_work_init.
+ * ev_post is thread-safe and never blocks on I/O: fn runs once on the loop thread, soon, however
+ * often the work was posted before it ran (post it again from fn to run again). Posted work
+ * does not run once the loop has stopped; ev_cancel it before freeing its object.
+ */
+typedef void (*ev_work_fn)(void *opaque);
+struct ev_work {
+	ev_work_fn fn;
+	void *opaque;
+	struct ev_work *next; /* private, under the loop's lock */
+	bool queued;          /* private */
+};
+void ev_work_init(struct ev_work *w, ev_work_fn fn, void *opaque);
+void ev_post(struct ev_loop *loop, struct ev_work *w);
+/* Unqueue w if it has not run yet (thread-safe). NULL loop: no-op. */
+void ev_cancel(struct ev_loop *loop, struct ev_work *w);
 
 #endif

@@ -34,7 +34,8 @@ void gm_init(struct guest_mem *gm);
 int gm_add_region(struct guest_mem *gm, uint64_t gpa, uint64_t size, void *hva, int fd,
 		  uint64_t fd_off, bool readonly) WUR;
 
-/* Allocate `size` bytes of shareable guest RAM as a memfd and map it. Returns 0 or -errno. */
+/* Allocate `size` bytes of shareable guest RAM as a memfd (sealed against shrinking and
+ * growing) and map it. Returns 0 or -errno. */
 int gm_alloc_memfd(const char *name, uint64_t size, int *fd_out, void **hva_out) WUR;
 
 /* Find the region holding gpa, or NULL. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include "base/ev_loop.h"
 #include "base/log.h"
+#include "mem/fault_guard.h"
 #include "mem/guest_mem.h"
 #include "virtio/virtio.h"
 #include "vhost_user/backend.h"
@@ -29,6 +31,7 @@ struct vu_region {
 	uint64_t uaddr;
 	void *map;
 	size_t map_len;
+	struct gm_guard *guard; /* a shrunk file faults into anonymous memory, not SIGBUS */
 };
 
 /* One memory table: the regions as the front-end described them plus the guest_mem view. */
@@ -63,6 +66,8 @@ struct vu_backend {
 	char *sock_path;
 	int conn_fd;
 	struct ev_handler *conn_h;
+	int fault_fd; /* eventfd: a guarded region faulted (the front-end shrank its memory) */
+	struct ev_handler *fault_h;
 
 	bool owner;
 	bool features_set;
@@ -134,8 +139,10 @@ static void close_fd(int *fd)
 
 static void memtab_clear(struct vu_memtab *t)
 {
-	for (unsigned i = 0; i < t->nr; i++)
+	for (unsigned i = 0; i < t->nr; i++) {
+		gm_guard_remove(t->regions[i].guard);
 		munmap(t->regions[i].map, t->regions[i].map_len);
+	}
 	t->nr = 0;
 	gm_init(&t->gm);
 }
@@ -308,7 +315,13 @@ static int set_mem_table(struct vu_backend *vb, const struct vu_mem_table *t, in
 			goto fail;
 		}
 		nt->regions[nt->nr++] =
-		    (struct vu_region){mr->gpa, mr->size, mr->uaddr, map, (size_t)len};
+		    (struct vu_region){mr->gpa, mr->size, mr->uaddr, map, (size_t)len, NULL};
+		r = gm_guard_add(map, (size_t)len, vb->fault_fd, &nt->regions[nt->nr - 1].guard);
+		if (r < 0) {
+			snprintf(why, whylen, "region %u: cannot guard the mapping: %s", i,
+				 strerror(-r));
+			goto fail;
+		}
 		r = gm_add_region(&nt->gm, mr->gpa, mr->size, (uint8_t *)map + mr->mmap_offset, -1,
 				  0, false);
 		if (r < 0) {
@@ -656,6 +669,29 @@ static void conn_cb(void *opaque, uint32_t events)
 	}
 }
 
+/* A guarded region faulted: the front-end shrank the file behind its guest memory. */
+static void fault_cb(void *opaque, uint32_t events)
+{
+	struct vu_backend *vb = opaque;
+	uint64_t v;
+
+	if (read(vb->fault_fd, &v, sizeof(v)) < 0) {
+		/* spurious */
+	}
+	for (unsigned t = 0; t < 2; t++) {
+		for (unsigned i = 0; i < vb->mem[t].nr; i++) {
+			if (!gm_guard_tripped(vb->mem[t].regions[i].guard))
+				continue;
+			log_warn("%s: guest memory region %u (gpa 0x%llx) was truncated by the "
+				 "front-end; closing connection",
+				 vb->name, i, (unsigned long long)vb->mem[t].regions[i].gpa);
+			if (vb->conn_fd >= 0)
+				vu_backend_disconnect(vb);
+			return;
+		}
+	}
+}
+
 bool vu_backend_connected(const struct vu_backend *vb)
 {
 	return vb->conn_fd >= 0;
@@ -781,6 +817,16 @@ int vu_backend_create(struct virtio_dev *dev, struct ev_loop *loop, const char *
 	vb->nr_queues = dev->nr_queues;
 	vb->listen_fd = -1;
 	vb->conn_fd = -1;
+	vb->fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int r = vb->fault_fd < 0 ? -errno : 0;
+	if (r == 0)
+		r = ev_add(loop, vb->fault_fd, EPOLLIN, fault_cb, vb, &vb->fault_h);
+	if (r < 0) {
+		if (vb->fault_fd >= 0)
+			close(vb->fault_fd);
+		free(vb);
+		return r;
+	}
 	gm_init(&vb->mem[0].gm);
 	gm_init(&vb->mem[1].gm);
 	for (uint16_t i = 0; i < vb->nr_queues; i++) {
@@ -800,6 +846,8 @@ void vu_backend_destroy(struct vu_backend *vb)
 	if (vb->listen_h)
 		ev_del(vb->loop, vb->listen_h);
 	close_fd(&vb->listen_fd);
+	ev_del(vb->loop, vb->fault_h);
+	close_fd(&vb->fault_fd);
 	if (vb->sock_path) {
 		unlink(vb->sock_path);
 		free(vb->sock_path);

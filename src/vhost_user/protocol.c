@@ -279,6 +279,51 @@ int vu_msg_recv(int sock, struct vu_msg *msg, int *fds, unsigned *nfds)
 	return 1;
 }
 
+int vu_msg_recv_nb(int sock, struct vu_rx *rx)
+{
+	union {
+		char buf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+
+	for (;;) {
+		size_t total = VU_HDR_SIZE;
+		if (rx->got >= VU_HDR_SIZE) {
+			if (rx->msg.hdr.size > VU_MAX_PAYLOAD)
+				return -EBADMSG;
+			total += rx->msg.hdr.size;
+		}
+		if (rx->got == total)
+			return 1;
+		struct iovec iov = {(char *)&rx->msg.hdr + rx->got, total - rx->got};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf)};
+		ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < cnt; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (rx->nfds < VU_MAX_FDS)
+					rx->fds[rx->nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (n == 0)
+			return rx->got == 0 ? 0 : -EBADMSG;
+		rx->got += (size_t)n;
+	}
+}
+
 int vu_msg_send(int sock, const struct vu_msg *msg, const int *fds, unsigned nfds)
 {
 	union {

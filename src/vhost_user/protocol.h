@@ -157,7 +157,21 @@ const char *vu_request_name(uint32_t request);
  * payload read in full, *nfds fds in fds[]), 0 on orderly EOF before a header, or -errno
  * (-EBADMSG for truncation, too many fds or an oversized payload; no fd is left open). */
 int vu_msg_recv(int sock, struct vu_msg *msg, int *fds, unsigned *nfds) WUR;
-/* Send a message with optional fds. Returns 0 or -errno. */
+/* Send a message with optional fds. Returns 0 or -errno (-EAGAIN: a non-blocking socket's
+ * buffer is full; -EIO: only part of it was sent). */
 int vu_msg_send(int sock, const struct vu_msg *msg, const int *fds, unsigned nfds) WUR;
+
+/* ---- non-blocking receive (a loop reads what has arrived, whole messages or not) ---- */
+
+struct vu_rx {
+	struct vu_msg msg;
+	size_t got; /* wire bytes of msg so far */
+	int fds[VU_MAX_FDS];
+	unsigned nfds;
+};
+/* Read what is there of the next message (MSG_DONTWAIT). Returns 1 when msg is complete (the
+ * caller takes msg and fds, then sets got = nfds = 0), -EAGAIN when more is to come, 0 on EOF
+ * before a message, -EBADMSG on EOF inside one or an oversized payload, or -errno. */
+int vu_msg_recv_nb(int sock, struct vu_rx *rx) WUR;
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The transport-independent virtio device core: status state machine, feature negotiation,
- * reset, NEEDS_RESET, config space clamping, queue registers and interrupts.
+ * reset, NEEDS_RESET, config space clamping, queue registers and interrupts. Activation and the
+ * reset of a live device are deferred to the loop thread (see virtio.h).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -24,6 +25,8 @@
 #define DRIVER_STATUS_BITS                                                                         \
 	(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |       \
 	 VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_FAILED)
+
+static void virtio_work(void *opaque);
 
 int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, const char *name,
 		    uint32_t device_id, uint64_t device_features, uint16_t nr_queues,
@@ -49,6 +52,7 @@ int virtio_dev_init(struct virtio_dev *dev, const struct virtio_dev_ops *ops, co
 	dev->nr_queues = nr_queues;
 	for (uint16_t i = 0; i < nr_queues; i++)
 		vq_init(&dev->queues[i], dev, i, queue_max);
+	ev_work_init(&dev->work, virtio_work, dev);
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&dev->lock, &attr);
@@ -74,12 +78,14 @@ void virtio_dev_unlock(struct virtio_dev *dev)
 	pthread_mutex_unlock(&dev->lock);
 }
 
-static void reset_locked(struct virtio_dev *dev)
+/* The device has stopped: back to the power-on state, device_status reads 0. */
+static void finish_reset_locked(struct virtio_dev *dev)
 {
-	if (dev->active && dev->ops->reset)
-		dev->ops->reset(dev);
 	dev->active = false;
 	dev->failed = false;
+	dev->activating = false;
+	dev->resetting = false;
+	dev->reset_started = false;
 	dev->status = 0;
 	dev->driver_features = 0;
 	dev->features = 0;
@@ -88,12 +94,51 @@ static void reset_locked(struct virtio_dev *dev)
 		vq_reset(&dev->queues[i]);
 }
 
+/* Reset now, waiting for in-flight work (also completes a reset in progress). */
+static void reset_sync_locked(struct virtio_dev *dev)
+{
+	dev->activating = false;
+	for (uint16_t i = 0; i < dev->nr_queues; i++)
+		vq_stop(&dev->queues[i]);
+	if (dev->active && dev->ops->reset)
+		(void)dev->ops->reset(dev, true);
+	finish_reset_locked(dev);
+}
+
+/* The driver wrote 0. A live device with a loop finishes on the loop (virtio_work). */
+static void request_reset_locked(struct virtio_dev *dev)
+{
+	dev->activating = false; /* an activation that has not run yet never will */
+	if (!dev->active || !dev->loop) {
+		reset_sync_locked(dev);
+		return;
+	}
+	dev->resetting = true;
+	dev->reset_started = false;
+	for (uint16_t i = 0; i < dev->nr_queues; i++)
+		vq_stop(&dev->queues[i]);
+	ev_post(dev->loop, &dev->work);
+}
+
+void virtio_dev_reset_done(struct virtio_dev *dev)
+{
+	virtio_dev_lock(dev);
+	if (dev->resetting && dev->reset_started)
+		finish_reset_locked(dev);
+	virtio_dev_unlock(dev);
+}
+
 void virtio_dev_destroy(struct virtio_dev *dev)
 {
 	if (!dev)
 		return;
+	ev_cancel(dev->loop, &dev->work);
 	virtio_dev_lock(dev);
-	reset_locked(dev);
+	reset_sync_locked(dev);
+	for (uint16_t i = 0; i < dev->nr_queues; i++)
+		if (dev->queues[i].popped)
+			log_info("%s: queue %u: %llu requests", dev->name, i,
+				 (unsigned long long)dev->queues[i].popped);
 	virtio_dev_unlock(dev);
 	const struct virtio_dev_ops *ops = dev->ops;
 	virtio_dev_fini(dev);
@@ -122,7 +167,8 @@ void virtio_dev_fail(struct virtio_dev *dev, const char *fmt, ...)
 	for (uint16_t i = 0; i < dev->nr_queues; i++)
 		vq_stop(&dev->queues[i]);
 	dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	raise_config_locked(dev);
+	if (!dev->resetting) /* a reset in progress clears it anyway: no interrupt for it */
+		raise_config_locked(dev);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -153,6 +199,8 @@ void virtio_dev_attach(struct virtio_dev *dev, const struct guest_mem *mem, stru
 		       const struct virtio_irq_ops *irq, void *irq_opaque)
 {
 	virtio_dev_lock(dev);
+	if (dev->loop != loop)
+		ev_cancel(dev->loop, &dev->work);
 	dev->mem = mem;
 	dev->loop = loop;
 	dev->irq = irq;
@@ -177,7 +225,7 @@ uint32_t virtio_get_device_features(struct virtio_dev *dev, uint32_t page)
 void virtio_set_driver_features(struct virtio_dev *dev, uint32_t page, uint32_t value)
 {
 	virtio_dev_lock(dev);
-	if (page <= 1 && !(dev->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+	if (page <= 1 && !(dev->status & VIRTIO_CONFIG_S_FEATURES_OK) && !dev->resetting) {
 		unsigned sh = 32 * page;
 		dev->driver_features &= ~(0xffffffffULL << sh);
 		dev->driver_features |= (uint64_t)value << sh;
@@ -245,6 +293,40 @@ static void activate_locked(struct virtio_dev *dev)
 	dev->active = true;
 }
 
+/* Kicks that came while the activation was pending. */
+static void deliver_pending_kicks_locked(struct virtio_dev *dev)
+{
+	for (uint16_t i = 0; i < dev->nr_queues; i++) {
+		struct virtqueue *vq = &dev->queues[i];
+		if (!vq->kick_pending)
+			continue;
+		vq->kick_pending = false;
+		if (virtio_dev_live(dev) && vq->ready && dev->ops->queue_notify)
+			dev->ops->queue_notify(dev, i);
+	}
+}
+
+/* On the loop thread: the deferred half of status writes. */
+static void virtio_work(void *opaque)
+{
+	struct virtio_dev *dev = opaque;
+
+	virtio_dev_lock(dev);
+	if (dev->resetting && !dev->reset_started) {
+		dev->reset_started = true;
+		int r = dev->ops->reset ? dev->ops->reset(dev, false) : 0;
+		if (r != -EINPROGRESS)
+			finish_reset_locked(dev);
+	}
+	if (dev->activating && !dev->resetting) {
+		dev->activating = false;
+		if (!dev->failed)
+			activate_locked(dev);
+		deliver_pending_kicks_locked(dev);
+	}
+	virtio_dev_unlock(dev);
+}
+
 uint8_t virtio_get_status(struct virtio_dev *dev)
 {
 	virtio_dev_lock(dev);
@@ -256,15 +338,22 @@ uint8_t virtio_get_status(struct virtio_dev *dev)
 void virtio_reset(struct virtio_dev *dev)
 {
 	virtio_dev_lock(dev);
-	reset_locked(dev);
+	reset_sync_locked(dev);
 	virtio_dev_unlock(dev);
 }
 
 void virtio_set_status(struct virtio_dev *dev, uint8_t val)
 {
 	virtio_dev_lock(dev);
+	if (dev->resetting) {
+		/* The driver must wait for 0 before it writes again. */
+		log_rl(LOG_DEBUG, "%s: status 0x%x written while a reset is in progress: ignored",
+		       dev->name, val);
+		virtio_dev_unlock(dev);
+		return;
+	}
 	if (val == 0) {
-		reset_locked(dev);
+		request_reset_locked(dev);
 		virtio_dev_unlock(dev);
 		return;
 	}
@@ -281,8 +370,11 @@ void virtio_set_status(struct virtio_dev *dev, uint8_t val)
 		if (!(dev->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
 			dev->status &= (uint8_t)~VIRTIO_CONFIG_S_DRIVER_OK;
 			virtio_dev_fail(dev, "DRIVER_OK without accepted FEATURES_OK");
-		} else if (!dev->failed) {
+		} else if (!dev->failed && !dev->loop) {
 			activate_locked(dev);
+		} else if (!dev->failed) {
+			dev->activating = true;
+			ev_post(dev->loop, &dev->work);
 		}
 	}
 	if (add & VIRTIO_CONFIG_S_FAILED) {
@@ -299,7 +391,7 @@ int virtio_dev_activate(struct virtio_dev *dev)
 		virtio_dev_unlock(dev);
 		return 0;
 	}
-	if (!features_ok(dev, dev->features)) {
+	if (dev->resetting || !features_ok(dev, dev->features)) {
 		virtio_dev_unlock(dev);
 		return -EINVAL;
 	}
@@ -338,7 +430,7 @@ void virtio_read_config(struct virtio_dev *dev, uint32_t off, void *data, uint32
 void virtio_write_config(struct virtio_dev *dev, uint32_t off, const void *data, uint32_t len)
 {
 	virtio_dev_lock(dev);
-	if (off < dev->config_len && dev->ops->write_config) {
+	if (off < dev->config_len && dev->ops->write_config && !dev->resetting) {
 		uint32_t n = MIN(len, dev->config_len - off);
 		dev->ops->write_config(dev, off, data, n);
 	}
@@ -373,7 +465,7 @@ int virtio_queue_set_size(struct virtio_dev *dev, uint16_t q, uint16_t size)
 		return -EINVAL;
 	int r = 0;
 	virtio_dev_lock(dev);
-	if (dev->queues[q].ready)
+	if (dev->queues[q].ready || dev->resetting)
 		r = -EBUSY;
 	else
 		dev->queues[q].size = size;
@@ -402,7 +494,7 @@ int virtio_queue_set_addr(struct virtio_dev *dev, uint16_t q, enum virtio_ring_p
 	int r = 0;
 	virtio_dev_lock(dev);
 	struct virtqueue *vq = &dev->queues[q];
-	if (vq->ready)
+	if (vq->ready || dev->resetting)
 		r = -EBUSY;
 	else if (part == VIRTIO_RING_DESC)
 		vq->desc_gpa = gpa;
@@ -423,7 +515,9 @@ int virtio_queue_enable(struct virtio_dev *dev, uint16_t q)
 	virtio_dev_lock(dev);
 	struct virtqueue *vq = &dev->queues[q];
 	int r = 0;
-	if (!vq->ready && !dev->failed) {
+	if (dev->resetting) {
+		r = -EBUSY;
+	} else if (!vq->ready && !dev->failed) {
 		r = vq_setup(vq, dev->mem, dev->features);
 		if (r < 0)
 			virtio_dev_fail(dev,
@@ -494,7 +588,10 @@ void virtio_queue_kick(struct virtio_dev *dev, uint16_t q)
 	if (q >= dev->nr_queues)
 		return;
 	virtio_dev_lock(dev);
-	if (dev->active && !dev->failed && dev->queues[q].ready && dev->ops->queue_notify)
+	struct virtqueue *vq = &dev->queues[q];
+	if (dev->activating && !dev->failed && vq->ready)
+		vq->kick_pending = true; /* delivered once the loop has activated the device */
+	else if (virtio_dev_live(dev) && vq->ready && dev->ops->queue_notify)
 		dev->ops->queue_notify(dev, q);
 	virtio_dev_unlock(dev);
 }

@@ -22,6 +22,20 @@
  * queue access. Calling back into virtio_* functions from an op is allowed (the lock is
  * recursive).
  *
+ * Status writes never wait (they come from vCPU threads): when the device has a loop,
+ * virtio_set_status() only records what the driver asked for and the loop thread does the
+ * work (ARCHITECTURE.md: a vCPU exit never blocks on I/O):
+ *  - DRIVER_OK: ops->activate runs on the loop. Kicks that arrive before it has run are
+ *    remembered per queue and delivered (ops->queue_notify) right after it.
+ *  - 0 (reset) of a live device: the queues stop at once (no more pops or used-ring writes),
+ *    then ops->reset(dev, false) runs on the loop; a device with work in flight returns
+ *    -EINPROGRESS and calls virtio_dev_reset_done() when it is finished. Until then
+ *    device_status reads the old value, as the spec allows (VirtIO 1.2, 2.4: the driver polls
+ *    device_status after writing 0 until it reads 0), and every other driver write is ignored.
+ *    A device that is not live resets at once.
+ * Without a loop (unit tests, fuzzers) both happen inline. virtio_reset() (teardown, vhost-user)
+ * is synchronous: ops->reset(dev, true) waits for in-flight work.
+ *
  * Guest errors: virtio_dev_fail() sets VIRTIO_CONFIG_S_NEEDS_RESET, raises the config
  * interrupt, stops every queue and logs one rate-limited line "<name>: <reason>". The guest
  * recovers with a reset. The VMM keeps running.
@@ -34,6 +48,7 @@
 #include <pthread.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
+#include "base/ev_loop.h"
 #include "base/util.h"
 #include "mem/guest_mem.h"
 #include "virtio/virtqueue.h"
@@ -64,9 +79,13 @@ struct virtio_dev_ops {
 	void (*write_config)(struct virtio_dev *dev, uint32_t off, const void *data, uint32_t len);
 	/* Negotiated features are in dev->features. A failure fails the device (NEEDS_RESET). */
 	int (*activate)(struct virtio_dev *dev, const struct virtio_ctx *ctx);
-	/* Back to the pre-activation state; must finish (drain) in-flight I/O first: after it
-	 * returns the device touches neither guest memory nor the queues. */
-	void (*reset)(struct virtio_dev *dev);
+	/* Back to the pre-activation state (called only after a successful activate). The queues
+	 * are already stopped. When it returns 0 the device touches neither guest memory nor
+	 * the queues any more. wait: finish in-flight work before returning (teardown,
+	 * vhost-user). !wait (on the loop thread, for a driver's reset): never block; return
+	 * -EINPROGRESS while work is in flight and call virtio_dev_reset_done() from the loop
+	 * once it has finished. */
+	int (*reset)(struct virtio_dev *dev, bool wait);
 	/* The driver kicked queue q (called only while q is ready and the device is live). */
 	void (*queue_notify)(struct virtio_dev *dev, uint16_t q);
 	/* Drain in-flight requests of queue q (vhost-user GET_VRING_BASE, queue reset). */
@@ -91,6 +110,10 @@ struct virtio_dev {
 	uint16_t nr_queues;
 	bool active;              /* ops->activate succeeded and no reset since */
 	bool failed;              /* NEEDS_RESET set; logged once until reset */
+	bool activating;          /* DRIVER_OK written, ops->activate not run yet (on the loop) */
+	bool resetting;           /* 0 written to a live device, reset not finished */
+	bool reset_started;       /* ops->reset(dev, false) has run for this reset */
+	struct ev_work work;      /* deferred activation / reset on the loop */
 
 	/* Bound by the transport (virtio_dev_attach) / the vhost-user backend. */
 	const struct guest_mem *mem;
@@ -120,6 +143,14 @@ void virtio_dev_unlock(struct virtio_dev *dev);
  * rate-limited log line "<dev->name>: <fmt...>". Idempotent until the next reset. */
 void virtio_dev_fail(struct virtio_dev *dev, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A reset that ops->reset returned -EINPROGRESS for has finished (loop thread): device_status
+ * reads 0 from now on. */
+void virtio_dev_reset_done(struct virtio_dev *dev);
+/* Activated, not failed, not being reset: the device may process its queues. */
+static inline bool virtio_dev_live(const struct virtio_dev *dev)
+{
+	return dev->active && !dev->failed && !dev->resetting;
+}
 /* Raise the queue interrupt if vq_should_notify() says the driver wants one. */
 void virtio_notify_queue(struct virtio_dev *dev, uint16_t q);
 /* The device changed its config: bump config_generation and raise the config interrupt. */
@@ -145,9 +176,11 @@ uint32_t virtio_get_driver_features(struct virtio_dev *dev, uint32_t page);
  * FEATURES_OK validates driver_features (a subset of device_features that includes
  * VIRTIO_F_VERSION_1): when not acceptable FEATURES_OK stays clear and the driver sees it on
  * read-back. Setting DRIVER_OK after FEATURES_OK activates the device (a failing activate
- * fails the device). FAILED stops the queues. */
+ * fails the device). FAILED stops the queues. Never waits: see "Status writes" above. */
 uint8_t virtio_get_status(struct virtio_dev *dev);
 void virtio_set_status(struct virtio_dev *dev, uint8_t status);
+/* Synchronous reset (waits for in-flight work): teardown, hot-unplug, vhost-user back-end.
+ * Call it from the loop thread, or when the loop is not running. */
 void virtio_reset(struct virtio_dev *dev);
 uint32_t virtio_config_generation(struct virtio_dev *dev);
 

@@ -51,6 +51,7 @@ void vq_reset(struct virtqueue *vq)
 	vq->signalled_used = 0;
 	vq->signalled_used_valid = false;
 	vq->no_notify = false;
+	vq->kick_pending = false;
 	vq->mem = NULL;
 	vq->desc_hva = vq->avail_hva = vq->used_hva = NULL;
 }
@@ -247,6 +248,7 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *chain)
 		return -EIO;
 	}
 	vq->last_avail_idx++;
+	vq->popped++;
 	if (vq->event_idx && !vq->no_notify) {
 		avail_event_store(vq, vq->last_avail_idx);
 		/* Publish avail_event before the next read of avail->idx (lost-kick race). */

@@ -60,6 +60,8 @@ struct virtqueue {
 	uint16_t signalled_used; /* used_idx at the last interrupt (EVENT_IDX) */
 	bool signalled_used_valid;
 	bool no_notify;          /* vq_set_notification(false) in effect */
+	uint64_t popped;         /* chains popped since creation (kept across resets): stats */
+	bool kick_pending;       /* kicked before the device was activated (virtio.c) */
 
 	/* Host pointers into guest memory, valid while ready. */
 	const struct guest_mem *mem;

@@ -249,6 +249,10 @@ int machine_build(struct machine *m, struct vm *vm, char *err, size_t errlen)
 			snprintf(err, errlen, "mptable: %s", strerror(-r));
 			return r;
 		}
+		/* The kernel is in guest RAM now: drop the file's copy (up to tens of MiB of VMM
+		 * RSS for the whole run otherwise). */
+		x86_boot_plan_fini(&m->plan);
+		m->have_plan = false;
 		return 0;
 	}
 	struct fw_setup fs = {

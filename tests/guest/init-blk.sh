@@ -5,6 +5,7 @@
 #   [0,32) ext2 made here   [40,44) /pattern.bin written here
 #   [48,52) discarded here   [56,60) zeroed here with BLKZEROOUT
 #   [60,61) written by the multiqueue and stress I/O   61 MiB: the reboot mark
+#   62 MiB: the rebind marks
 . /init-common.sh
 mode=$(vt_param mode || echo rw)
 
@@ -29,6 +30,33 @@ if [ "$mode" = stress ]; then
 		taskset 1 dd if=/dev/vda of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null
 		taskset 2 dd if=/pattern.bin of=/dev/vda bs=64k count=16 seek=960 oflag=direct 2>/dev/null
 	done
+fi
+if [ "$mode" = rebind ]; then
+	# The driver lets go of the device and takes it again, twice: each time the device is
+	# reset (Linux writes 0 to device_status and polls until it reads 0) and activated again.
+	# A reader keeps I/O going while the driver unbinds. The pattern and a mark written after
+	# each re-activation must read back.
+	dd if=/pattern.bin of=/dev/vda bs=1M seek=40 oflag=direct conv=fsync 2>/dev/null
+	dev=$(basename "$(readlink -f /sys/block/vda/device)")
+	vt "rebind_dev=$dev"
+	for round in 1 2; do
+		(while dd if=/dev/vda of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null; do :; done) &
+		reader=$!
+		sleep 0.2
+		echo "$dev" >/sys/bus/virtio/drivers/virtio_blk/unbind
+		kill $reader 2>/dev/null
+		wait $reader 2>/dev/null
+		[ -e /sys/block/vda ] && vt "rebind_$round=unbind-kept-vda"
+		echo "$dev" >/sys/bus/virtio/drivers/virtio_blk/bind
+		i=0
+		while [ ! -e /sys/block/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+		mark="VIREO-REBIND-$round"
+		echo "$mark" | dd of=/dev/vda bs=512 seek=$((126976 + round)) conv=sync,fsync oflag=direct 2>/dev/null
+		got=$(dd if=/dev/vda bs=512 skip=$((126976 + round)) count=1 iflag=direct 2>/dev/null | head -c ${#mark})
+		vt "rebind_$round=$got"
+	done
+	vt "rebind_sha=$(dd if=/dev/vda bs=1M skip=40 count=4 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)"
+	vt_end
 fi
 if [ "$mode" = reboot ]; then
 	# First boot: leave a mark on the disk and reboot (the device is reset and set up again);

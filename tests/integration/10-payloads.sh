@@ -28,6 +28,15 @@ run cf9 --memory 64M
 check "cf9: exit status 0 after reset through port 0xcf9" '[ "$(cat $WORK/cf9.rc)" = 0 ]'
 check "cf9: guest ran" 'grep -q "reset via 0xcf9" $WORK/cf9.serial.log'
 
+# The PVH entry: 32-bit protected mode, EBX = hvm_start_info with the command line and the
+# memory map (the payload prints what it finds there).
+TOKEN="pvh$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+run pvh_hello --memory 64M --cmdline "$TOKEN"
+check "pvh: exit status 0 after i8042 reset" '[ "$(cat $WORK/pvh_hello.rc)" = 0 ]'
+check "pvh: start_info magic seen by the 32-bit entry" 'grep -q "pvh: hello, start_info magic ok" $WORK/pvh_hello.serial.log'
+check "pvh: command line from start_info" 'grep -qx "pvh: cmdline=$TOKEN" $WORK/pvh_hello.serial.log'
+check "pvh: memory map in start_info" 'grep -qE "^pvh: memmap entries=[3-9]$" $WORK/pvh_hello.serial.log'
+
 run crash --memory 64M
 check "crash: exit status 1" '[ "$(cat $WORK/crash.rc)" = 1 ]'
 # On AMD-V, KVM reinitialises the VMCB after a SHUTDOWN intercept, so the dump shows the reset

@@ -10,29 +10,11 @@ set -u
 . "$(dirname "$0")/lib/vhost-user.sh"
 vu_require
 command -v gcc >/dev/null || skip "gcc missing (builds the guest's blkzero helper)"
-
-MiB=$((1 << 20))
-SERIAL=vireo-vu-test
-pattern=$WORK/pattern.bin
-head -c $((4 * MiB)) /dev/urandom >"$pattern"
-gcc -static -O2 -o "$WORK/blkzero" "$SRC_DIR/tests/guest/blkzero.c" || exit 1
-initrd=$WORK/initrd.cpio.gz
-"$SRC_DIR/tests/guest/mkinitramfs.sh" "$initrd" "$SRC_DIR/tests/guest/init-blk.sh" \
-	"$SRC_DIR/tests/guest/init-common.sh" "$pattern" "$WORK/blkzero" || exit 1
-
-# A fully allocated 64 MiB image; the discard and zero ranges hold non-zero bytes.
-make_image() { # IMG
-	dd if=/dev/zero of="$1" bs=1M count=64 status=none
-	head -c $((4 * MiB)) /dev/zero | tr '\0' '\245' |
-		dd of="$1" bs=1M seek=48 conv=notrunc status=none
-	head -c $((4 * MiB)) /dev/zero | tr '\0' '\132' |
-		dd of="$1" bs=1M seek=56 conv=notrunc status=none
-	sync "$1"
-}
-
-range_is_zero() { # IMG OFFSET_MIB LEN_MIB
-	cmp -s <(dd if="$1" bs=1M skip="$2" count="$3" status=none) <(head -c $(($3 * MiB)) /dev/zero)
-}
+. "$(dirname "$0")/lib/blk-checks.sh"
+SERIAL=$BLK_SERIAL
+blk_prepare || exit 1
+pattern=$blk_pattern
+initrd=$blk_initrd
 
 start_backend() { # KIND IMG SOCK MODE LOG -> sets bpid
 	local kind=$1 img=$2 sock=$3 mode=$4 log=$5
@@ -84,7 +66,7 @@ rw_extra_runs() { # KIND SOCK
 
 suite() { # KIND
 	local kind=$1 img=$WORK/$1.img sock=$WORK/$1.sock
-	make_image "$img"
+	blk_make_image "$img"
 	local blocks_before
 	blocks_before=$(stat -c %b "$img")
 
@@ -103,69 +85,10 @@ suite() { # KIND
 	local brc=$vu_rc
 	check_eq "$kind rw: qemu exit status" "$qrc" 0
 	check_eq "$kind rw: backend exit status after SIGTERM" "$brc" 0
-	check_eq "$kind rw: guest reached the end" "$(grep -ac 'VT: done' "$log")" 1
-	check_eq "$kind rw: size in sectors" "$(vt_get "$log" size)" 131072
-	if [ "$kind" = vireo ]; then
-		check_eq "$kind rw: serial" "$(vt_get "$log" serial)" "$SERIAL"
-	else
-		local s
-		s=$(vt_get "$log" serial)
-		if [ -n "$s" ]; then ok "$kind rw: serial present ($s)"; else notok "$kind rw: no serial"; fi
-	fi
-	check_eq "$kind rw: read-only flag" "$(vt_get "$log" ro)" 0
-	check_eq "$kind rw: blk-mq hardware queues" "$(vt_get "$log" mq)" 2
-	local want_sha
-	want_sha=$(sha256sum "$pattern" | cut -d' ' -f1)
-	check_eq "$kind rw: guest read back its pattern" "$(vt_get "$log" readback_sha)" "$want_sha"
-	if cmp -s <(dd if="$img" bs=1M skip=40 count=4 status=none) "$pattern"; then
-		ok "$kind rw: image holds the pattern at 40 MiB"
-	else
-		notok "$kind rw: image differs from the pattern at 40 MiB"
-	fi
-	check_eq "$kind rw: guest fs" "$(vt_get "$log" fs)" "ok $want_sha"
-	if command -v debugfs >/dev/null; then
-		check_eq "$kind rw: host debugfs reads hello.txt" \
-			"$(debugfs -R 'cat /hello.txt' "$img" 2>/dev/null)" "hello from the guest"
-		rm -f "$WORK/fs-pattern.bin"
-		debugfs -R "dump /dir/pattern.bin $WORK/fs-pattern.bin" "$img" >/dev/null 2>&1
-		if cmp -s "$WORK/fs-pattern.bin" "$pattern"; then
-			ok "$kind rw: host debugfs file matches the pattern"
-		else
-			notok "$kind rw: file from the guest fs differs"
-		fi
-		if e2fsck -fn "$img" >"$WORK/$kind-fsck.log" 2>&1; then
-			ok "$kind rw: e2fsck -fn clean"
-		else
-			notok "$kind rw: e2fsck found errors (log $WORK/$kind-fsck.log)"
-		fi
-	else
-		echo "# debugfs/e2fsck (e2fsprogs) missing: host-side fs checks skipped"
-	fi
-	local dmax
-	dmax=$(vt_get "$log" discard_max)
-	if [ "${dmax:-0}" -gt 0 ]; then ok "$kind rw: guest sees discard ($dmax)"; else notok "$kind rw: no discard support"; fi
-	dmax=$(vt_get "$log" write_zeroes_max)
-	if [ "${dmax:-0}" -gt 0 ]; then ok "$kind rw: guest sees write-zeroes ($dmax)"; else notok "$kind rw: no write-zeroes support"; fi
-	check_eq "$kind rw: blkdiscard" "$(vt_get "$log" discard)" ok
-	check_eq "$kind rw: BLKZEROOUT" "$(vt_get "$log" zeroout)" ok
-	if range_is_zero "$img" 48 4; then ok "$kind rw: discarded range reads as zeros"; else notok "$kind rw: discarded range not zero"; fi
-	if range_is_zero "$img" 56 4; then ok "$kind rw: write-zeroes range is zero"; else notok "$kind rw: write-zeroes range not zero"; fi
-	local blocks_after
-	blocks_after=$(stat -c %b "$img")
-	# 4 MiB were discarded: 8192 blocks, less some slack for the host fs's own extent blocks
-	if [ "$blocks_after" -le $((blocks_before - 6144)) ]; then
-		ok "$kind rw: discard punched a hole ($blocks_before -> $blocks_after blocks)"
-	else
-		notok "$kind rw: image blocks $blocks_before -> $blocks_after, no hole"
-	fi
-	if [ "$kind" = vireo ]; then
-		local q
-		for q in 0 1; do
-			local n
-			n=$(sed -n "s/.*queue $q: \([0-9]*\) requests.*/\1/p" "$blog" | tail -n1)
-			if [ "${n:-0}" -gt 0 ]; then ok "$kind rw: queue $q served $n requests"; else notok "$kind rw: queue $q served no requests (log $blog)"; fi
-		done
-	fi
+	local serial=""
+	[ "$kind" = vireo ] && serial=$SERIAL
+	blk_check_rw "$kind" "$img" "$log" "$blocks_before" "$serial"
+	[ "$kind" = vireo ] && blk_check_queues "$kind rw" "$blog"
 
 	# read-only run on the same image
 	log=$WORK/$kind-ro.console.log
@@ -181,9 +104,7 @@ suite() { # KIND
 	brc=$vu_rc
 	check_eq "$kind ro: qemu exit status" "$qrc" 0
 	check_eq "$kind ro: backend exit status" "$brc" 0
-	check_eq "$kind ro: read-only flag" "$(vt_get "$log" ro)" 1
-	check_eq "$kind ro: guest write refused" "$(vt_get "$log" ro_write)" refused
-	check_eq "$kind ro: guest reads the pattern" "$(vt_get "$log" read_sha)" "$want_sha"
+	blk_check_ro "$kind" "$log"
 }
 
 if command -v qemu-storage-daemon >/dev/null; then

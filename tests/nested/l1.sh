@@ -15,7 +15,7 @@
 #     --timeout S     give up after S seconds (exit 124)
 #   l1.sh available                exit 0 when the nested path can be used here, else print why
 #
-# Environment: VIREO_L1_CACHE (default ~/.cache/vireo/l1), VIREO_L1_MEM (default 4G),
+# Environment: VIREO_L1_CACHE (default ~/.cache/vireo/l1), VIREO_L1_MEM (default 6G),
 # VIREO_L1_CPUS (default: the host's CPUs, at most 4).
 #
 # The L1 kernel and modules come from Debian's linux-image-amd64 (apt-get download: nothing is
@@ -48,6 +48,11 @@ l1_prepare() {
 	local pkg ver dir
 	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
 		awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$pkg" ] && ! ls "$CACHE"/*/ready >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+		apt-get update -qq >/dev/null 2>&1 || true # a fresh machine has no package lists yet
+		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+			awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
 	if [ -z "$pkg" ]; then
 		# no package lists (offline): use what is cached
 		dir=$(ls -d "$CACHE"/*/ 2>/dev/null | sort -V | tail -1)
@@ -142,7 +147,7 @@ l1_run() {
 
 	local cpus=${VIREO_L1_CPUS:-$(nproc)}
 	[ "$cpus" -gt 4 ] && cpus=4
-	local args=(-accel tcg,thread=multi -cpu max -smp "$cpus" -m "${VIREO_L1_MEM:-4G}"
+	local args=(-accel tcg,thread=multi -cpu max,xsave=off -smp "$cpus" -m "${VIREO_L1_MEM:-6G}"
 		-M pc -nodefaults -no-reboot -display none -vga none
 		-kernel "$dir/vmlinuz" -initrd "$st/initrd"
 		-append "console=ttyS0 quiet loglevel=1 panic=-1 tsc=reliable"
@@ -156,11 +161,14 @@ l1_run() {
 	local rc
 	if [ $interactive = 1 ]; then
 		args+=(-chardev stdio,id=con,mux=on,signal=off -serial chardev:con -mon chardev=con)
+		# QEMU restores the terminal when it exits; put it back ourselves should it be killed
+		local saved=""
+		[ -t 0 ] && saved=$(stty -g 2>/dev/null)
 		set +e
 		qemu-system-x86_64 "${args[@]}"
 		rc=$?
 		set -e
-		stty sane 2>/dev/null || true
+		[ -n "$saved" ] && stty "$saved" 2>/dev/null
 		[ $rc = 0 ] || die "qemu-system-x86_64 exited with status $rc"
 		rc=$(cat "$st/ctl/rc" 2>/dev/null || echo 1)
 		return "$rc"

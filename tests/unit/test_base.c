@@ -98,3 +98,74 @@ TEST(ev_timer_fires_periodically)
 	CHECK(n >= 3);
 	ev_loop_destroy(loop);
 }
+
+TEST(ev_timer_rearm_and_disarm)
+{
+	struct ev_loop *loop;
+	struct ev_handler *h;
+	int n = 0;
+	REQUIRE(ev_loop_create(&loop) == 0);
+	REQUIRE(ev_timer_add(loop, 1000000, 0, on_timer, &n, &h) == 0);
+	CHECK_EQ(ev_timer_arm(h, 0, 0), 0); /* disarmed before it fired */
+	CHECK_EQ(ev_loop_run_once(loop, 50), 0);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(ev_timer_arm(h, 1000000, 0), 0);
+	CHECK(ev_loop_run_once(loop, 2000) >= 1);
+	CHECK_EQ(n, 1);
+	ev_del(loop, h);
+	ev_loop_destroy(loop);
+}
+
+#include <pthread.h>
+
+struct post_ctx {
+	struct ev_loop *loop;
+	struct ev_work w;
+	pthread_t loop_thread;
+	int runs;
+	bool on_loop_thread;
+};
+
+static void on_work(void *opaque)
+{
+	struct post_ctx *c = opaque;
+	c->runs++;
+	c->on_loop_thread = pthread_equal(pthread_self(), c->loop_thread);
+}
+
+static void *post_from_thread(void *arg)
+{
+	struct post_ctx *c = arg;
+	ev_post(c->loop, &c->w);
+	ev_post(c->loop, &c->w); /* coalesced: still queued */
+	return NULL;
+}
+
+/* Work posted from another thread runs once, on the thread running the loop. */
+TEST(ev_post_runs_on_the_loop_thread)
+{
+	struct post_ctx c = {0};
+	REQUIRE(ev_loop_create(&c.loop) == 0);
+	c.loop_thread = pthread_self();
+	ev_work_init(&c.w, on_work, &c);
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, post_from_thread, &c) == 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(c.runs, 0);
+	CHECK(ev_loop_run_once(c.loop, 1000) >= 1);
+	CHECK_EQ(c.runs, 1);
+	CHECK(c.on_loop_thread);
+	CHECK_EQ(ev_loop_run_once(c.loop, 20), 0);
+	CHECK_EQ(c.runs, 1);
+	/* Cancelled before it ran: it never runs. */
+	ev_post(c.loop, &c.w);
+	ev_cancel(c.loop, &c.w);
+	while (ev_loop_run_once(c.loop, 20) > 0) {
+	}
+	CHECK_EQ(c.runs, 1);
+	/* Posted again: runs again. */
+	ev_post(c.loop, &c.w);
+	CHECK(ev_loop_run_once(c.loop, 1000) >= 1);
+	CHECK_EQ(c.runs, 2);
+	ev_loop_destroy(c.loop);
+}

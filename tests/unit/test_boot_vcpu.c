@@ -151,6 +151,36 @@ TEST(boot_cpuid_build_topology)
 	CHECK_EQ(x86_cpuid_build(sup, 6, 6, &c), -EINVAL);
 }
 
+TEST(boot_cpuid_build_amd_caches)
+{
+	struct kvm_cpuid2 *sup = calloc(1, sizeof(*sup) + 8 * sizeof(sup->entries[0]));
+	struct kvm_cpuid2 *c;
+	sup->entries[0] = (struct kvm_cpuid_entry2){.function = 0, .eax = 0x10, .ebx = 0x68747541};
+	/* the host's L1D shared by 2 threads, its L3 by 16 */
+	sup->entries[1] = (struct kvm_cpuid_entry2){
+		.function = 0x8000001d, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		.eax = 1u << 14 | 1 << 5 | 1};
+	sup->entries[2] = (struct kvm_cpuid_entry2){
+		.function = 0x8000001d, .index = 3, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+		.eax = 15u << 14 | 3 << 5 | 3};
+	sup->entries[3] = (struct kvm_cpuid_entry2){.function = 0x8000001e, .eax = 9, .ebx = 0x107};
+	sup->nent = 4;
+	REQUIRE(x86_cpuid_build(sup, 2, 4, &c) == 0);
+	const struct kvm_cpuid_entry2 *e = cpuid_find(c, 0x8000001d, 0);
+	REQUIRE(e);
+	CHECK_EQ((e->eax >> 14) & 0xfff, 0); /* one thread per core */
+	CHECK_EQ(e->eax & 0xff, 1 << 5 | 1);
+	e = cpuid_find(c, 0x8000001d, 3);
+	REQUIRE(e);
+	CHECK_EQ((e->eax >> 14) & 0xfff, 3); /* the L3: all 4 vCPUs */
+	e = cpuid_find(c, 0x8000001e, 0);
+	REQUIRE(e);
+	CHECK_EQ(e->eax, 2);
+	CHECK_EQ(e->ebx, 2);
+	free(c);
+	free(sup);
+}
+
 TEST(boot_vcpu_setup_state)
 {
 	struct kvm_fx f;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -70,4 +71,9 @@ TEST(gm_memfd_is_shared_mapping)
 	uint8_t b = 0;
 	CHECK_EQ(pread(fd, &b, 1, 100), 1);
 	CHECK_EQ(b, 0xab);
+	/* Sealed at its size: whoever it is shared with cannot shrink it under us. */
+	CHECK(ftruncate(fd, 4096) < 0 && errno == EPERM);
+	CHECK(ftruncate(fd, 2 << 20) < 0 && errno == EPERM);
+	CHECK_EQ(fcntl(fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+		 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 }

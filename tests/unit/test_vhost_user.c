@@ -2,13 +2,15 @@
 /*
  * vhost-user back-end: the message validator against crafted malformed messages, and the
  * back-end over a socketpair (the test plays the front-end): handshake, SET_MEM_TABLE mapping
- * and address translation, a virtio-rng request end to end, and malformed messages that must
- * close the connection without crashing or leaking fds.
+ * and address translation, a virtio-rng request end to end, malformed messages that must
+ * close the connection without crashing or leaking fds, and a front-end that shrinks its
+ * guest memory. The front-end side is in test_vhost_user_frontend.c.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -628,181 +630,64 @@ TEST(vu_backend_serves_again_after_disconnect)
 	CHECK(access(path, F_OK) != 0); /* destroy removed the socket */
 }
 
-/* ---- the front-end (vireo run --disk vhost-user=) against the back-end, in-process ---- */
-
-#include <pthread.h>
-#include <linux/virtio_blk.h>
-#include "devices/virtio/blk.h"
-#include "vhost_user/frontend.h"
-
-struct be_thread {
-	struct ev_loop *loop;
-	struct virtio_dev *dev;
-	struct vu_backend *vb;
-	pthread_t tid;
-};
-
-static void *be_main(void *arg)
+/* A front-end that shrinks its guest memfd under the back-end: the daemon survives the fault
+ * (SIGBUS), drops that front-end and serves the next one. */
+TEST(vu_backend_survives_a_shrunk_memfd)
 {
-	struct be_thread *b = arg;
-	if (ev_loop_run(b->loop) < 0)
-		return (void *)1;
-	return NULL;
-}
-
-static unsigned fe_irqs;
-static void fe_irq_queue(void *opaque, uint16_t q)
-{
-	__atomic_add_fetch((unsigned *)opaque, 1, __ATOMIC_SEQ_CST);
-}
-static void fe_irq_config(void *opaque)
-{
-}
-static const struct virtio_irq_ops fe_irq_ops = {fe_irq_queue, fe_irq_config};
-
-/* Publish one blk request and wait for the back-end's interrupt; returns the status byte. */
-static int blk_rw_q(struct vq_driver *d, struct virtio_dev *dev, uint16_t q, struct ev_loop *loop,
-		    uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len)
-{
-	struct vqd_mem *m = d->m;
-	uint64_t hdr = vqd_alloc(m, 16, 16), st = vqd_alloc(m, 1, 1);
-	struct virtio_blk_outhdr h = {type, 0, sector};
-	memcpy(vqd_hva(m, hdr), &h, sizeof(h));
-	*(uint8_t *)vqd_hva(m, st) = 0xff;
-	struct vqd_seg segs[3] = {
-	    {hdr, 16, false}, {data_gpa, len, type == VIRTIO_BLK_T_IN}, {st, 1, true}};
-	unsigned before = __atomic_load_n(&fe_irqs, __ATOMIC_SEQ_CST);
-	vqd_set_used_event(d, d->last_used); /* EVENT_IDX: interrupt me for the next one */
-	if (vqd_add(d, segs, 3, false) < 0)
-		return -1;
-	virtio_queue_kick(dev, q);
-	for (int i = 0; i < 200 && __atomic_load_n(&fe_irqs, __ATOMIC_SEQ_CST) == before; i++)
-		(void)ev_loop_run_once(loop, 10);
-	uint32_t id, ulen;
-	if (__atomic_load_n(&fe_irqs, __ATOMIC_SEQ_CST) == before || !vqd_get_used(d, &id, &ulen))
-		return -2;
-	return *(uint8_t *)vqd_hva(m, st);
-}
-
-static int blk_rw(struct vq_driver *d, struct virtio_dev *dev, struct ev_loop *loop, uint32_t type,
-		  uint64_t sector, uint64_t data_gpa, uint32_t len)
-{
-	return blk_rw_q(d, dev, 0, loop, type, sector, data_gpa, len);
-}
-
-TEST(vu_frontend_blk_roundtrip_with_backend)
-{
-	char img[256], sock[256];
-	snprintf(img, sizeof(img), "%s/disk.img", test_tmpdir());
-	snprintf(sock, sizeof(sock), "%s/blk.sock", test_tmpdir());
-	int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	REQUIRE(fd >= 0);
-	uint8_t sect[512];
-	for (unsigned i = 0; i < sizeof(sect); i++)
-		sect[i] = (uint8_t)(i * 7 + 1);
-	REQUIRE(pwrite(fd, sect, sizeof(sect), 0) == (ssize_t)sizeof(sect));
-	REQUIRE(ftruncate(fd, 1 << 20) == 0);
-
-	/* back-end: vireo backend blk in a thread */
-	struct be_thread b;
-	struct disk_config dc;
-	char err[256] = "";
-	memset(&dc, 0, sizeof(dc));
-	dc.path = img;
-	dc.queues = 2;
-	dc.queue_size = 256;
-	REQUIRE(ev_loop_create(&b.loop) == 0);
-	if (vblk_create(&dc, "blk0", &b.dev, err, sizeof(err)) < 0)
-		test_fail_at(__FILE__, __LINE__, "vblk_create: %s", err);
-	REQUIRE(b.dev);
-	REQUIRE(vu_backend_create(b.dev, b.loop, "vu-be", &b.vb) == 0);
-	REQUIRE(vu_backend_listen(b.vb, sock) == 0);
-	REQUIRE(pthread_create(&b.tid, NULL, be_main, &b) == 0);
-
-	/* front-end device over memfd guest RAM, driven like a guest driver would */
 	struct fe f;
-	memset(&f, 0, sizeof(f));
-	f.memfd = memfd_create("guest", MFD_CLOEXEC);
+	struct vq_driver d;
+	fe_init(&f);
+	fe_handshake(&f);
+	fe_mem_table(&f);
+	int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	fe_ring(&f, &d, kick, call);
+	REQUIRE(vu_backend_connected(f.vb));
+	uint64_t buf = vqd_alloc(&f.m, 256, 16);
+	struct vqd_seg seg = {buf, 256, true};
+	REQUIRE(vqd_add(&d, &seg, 1, false) >= 0);
+	/* The request is published; now the memory goes away under the back-end. */
+	REQUIRE(ftruncate(f.memfd, 0) == 0);
+	uint64_t one = 1;
+	CHECK_EQ(write(kick, &one, 8), 8);
+	fe_pump(&f);
+	CHECK(!vu_backend_connected(f.vb));
+	vqd_fini(&d);
+	munmap(f.m.hva, MEM_SIZE);
+	close(f.memfd);
+	close(f.sock);
+	close(kick);
+	close(call);
+
+	/* The next front-end gets served. */
+	int sv[2];
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	f.sock = sv[0];
+	REQUIRE(vu_backend_attach_conn(f.vb, sv[1]) == 0);
+	f.memfd = memfd_create("guest2", MFD_CLOEXEC);
 	REQUIRE(f.memfd >= 0 && ftruncate(f.memfd, MEM_SIZE) == 0);
 	f.m.hva = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f.memfd, 0);
 	REQUIRE(f.m.hva != MAP_FAILED);
-	f.m.size = MEM_SIZE;
 	f.m.brk = MEM_SIZE / 2;
 	gm_init(&f.m.gm);
 	REQUIRE(gm_add_region(&f.m.gm, 0, MEM_SIZE, f.m.hva, f.memfd, 0, false) == 0);
-	REQUIRE(ev_loop_create(&f.loop) == 0);
-
-	struct disk_config fc;
-	memset(&fc, 0, sizeof(fc));
-	fc.vhost_user = sock;
-	fc.queues = 2;
-	fc.queue_size = 256;
-	struct virtio_dev *dev = NULL;
-	if (vublk_create(&fc, "vublk0", &dev, err, sizeof(err)) < 0)
-		test_fail_at(__FILE__, __LINE__, "vublk_create: %s", err);
-	REQUIRE(dev);
-	uint64_t cap = 0;
-	virtio_read_config(dev, 0, &cap, 8);
-	CHECK_EQ(cap, (1 << 20) / 512);
-	virtio_dev_attach(dev, &f.m.gm, f.loop, &fe_irq_ops, &fe_irqs);
-
-	struct vq_driver d, d1;
-	uint16_t nq = 0;
-	virtio_read_config(dev, offsetof(struct virtio_blk_config, num_queues), &nq, 2);
-	CHECK_EQ(nq, 2);
-	CHECK(dev->device_features & (1ULL << VIRTIO_BLK_F_MQ));
-	CHECK(vqd_negotiate(dev, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
-				     (1ULL << VIRTIO_BLK_F_MQ)) &
-	      VIRTIO_CONFIG_S_FEATURES_OK);
-	REQUIRE(vqd_init(&d, &f.m, RING_GPA, QSIZE) == 0);
-	REQUIRE(vqd_attach(&d, dev, 0) == 0);
-	REQUIRE(vqd_init(&d1, &f.m, RING_GPA + 0x8000, QSIZE) == 0);
-	REQUIRE(vqd_attach(&d1, dev, 1) == 0);
-	virtio_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-				   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	CHECK(dev->active);
-
-	uint64_t data = vqd_alloc(&f.m, 512, 512);
-	CHECK_EQ(blk_rw(&d, dev, f.loop, VIRTIO_BLK_T_IN, 0, data, 512), VIRTIO_BLK_S_OK);
-	CHECK(memcmp(vqd_hva(&f.m, data), sect, 512) == 0);
-	memset(vqd_hva(&f.m, data), 0xab, 512);
-	CHECK_EQ(blk_rw(&d, dev, f.loop, VIRTIO_BLK_T_OUT, 3, data, 512), VIRTIO_BLK_S_OK);
-	uint8_t back[512], want[512];
-	memset(want, 0xab, sizeof(want));
-	CHECK_EQ(pread(fd, back, sizeof(back), 3 * 512), 512);
-	CHECK(memcmp(back, want, 512) == 0);
-	/* the second queue has its own ring, kick and call fds */
-	memset(vqd_hva(&f.m, data), 0, 512);
-	CHECK_EQ(blk_rw_q(&d1, dev, 1, f.loop, VIRTIO_BLK_T_IN, 0, data, 512), VIRTIO_BLK_S_OK);
-	CHECK(memcmp(vqd_hva(&f.m, data), sect, 512) == 0);
-
-	/* a driver reset stops the back-end's ring; a second activation works again */
-	virtio_set_status(dev, 0);
-	CHECK(!dev->active);
-	CHECK(vqd_negotiate(dev, 1ULL << VIRTIO_F_VERSION_1) & VIRTIO_CONFIG_S_FEATURES_OK);
+	kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	fe_handshake(&f);
+	fe_mem_table(&f);
+	fe_ring(&f, &d, kick, call);
+	buf = vqd_alloc(&f.m, 256, 16);
+	seg = (struct vqd_seg){buf, 256, true};
+	REQUIRE(vqd_add(&d, &seg, 1, false) >= 0);
+	CHECK_EQ(write(kick, &one, 8), 8);
+	fe_pump(&f);
+	uint32_t id, len;
+	REQUIRE(vqd_get_used(&d, &id, &len));
+	CHECK_EQ(len, 256);
+	uint8_t zero[256] = {0};
+	CHECK(memcmp(vqd_hva(&f.m, buf), zero, 256) != 0);
 	vqd_fini(&d);
-	REQUIRE(vqd_init(&d, &f.m, RING_GPA, QSIZE) == 0);
-	REQUIRE(vqd_attach(&d, dev, 0) == 0);
-	virtio_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-				   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	CHECK(dev->active);
-	CHECK_EQ(blk_rw(&d, dev, f.loop, VIRTIO_BLK_T_IN, 3, data, 512), VIRTIO_BLK_S_OK);
-	CHECK(memcmp(vqd_hva(&f.m, data), want, 512) == 0);
-
-	virtio_dev_destroy(dev);
-	vqd_fini(&d);
-	vqd_fini(&d1);
-	ev_loop_stop(b.loop);
-	void *ret = NULL;
-	pthread_join(b.tid, &ret);
-	CHECK(ret == NULL);
-	CHECK_EQ(vu_backend_queue_requests(b.vb, 0), 3);
-	CHECK_EQ(vu_backend_queue_requests(b.vb, 1), 1);
-	vu_backend_destroy(b.vb);
-	virtio_dev_destroy(b.dev);
-	ev_loop_destroy(b.loop);
-	ev_loop_destroy(f.loop);
-	munmap(f.m.hva, MEM_SIZE);
-	close(f.memfd);
-	close(fd);
+	fe_fini(&f);
+	close(kick);
+	close(call);
 }

@@ -44,9 +44,10 @@ static int echo_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 	e->activations++;
 	return 0;
 }
-static void echo_reset(struct virtio_dev *dev)
+static int echo_reset(struct virtio_dev *dev, bool wait)
 {
 	((struct echo *)dev)->resets++;
+	return 0;
 }
 static void echo_notify(struct virtio_dev *dev, uint16_t q)
 {

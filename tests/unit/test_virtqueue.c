@@ -22,6 +22,8 @@ struct tdev {
 	struct virtio_dev vdev; /* first */
 	uint8_t config[24];
 	unsigned activations, resets, kicks;
+	unsigned waited_resets;
+	bool busy; /* reset(dev, false) reports work in flight */
 	unsigned irq_queue, irq_config;
 	struct vqd_mem m;
 	struct vq_driver d;
@@ -33,9 +35,13 @@ static int t_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 	t->activations++;
 	return ctx->nr_queues == 2 ? 0 : -EINVAL;
 }
-static void t_reset(struct virtio_dev *dev)
+static int t_reset(struct virtio_dev *dev, bool wait)
 {
-	((struct tdev *)dev)->resets++;
+	struct tdev *t = (struct tdev *)dev;
+	t->resets++;
+	if (wait)
+		t->waited_resets++;
+	return t->busy && !wait ? -EINPROGRESS : 0;
 }
 static void t_notify(struct virtio_dev *dev, uint16_t q)
 {
@@ -731,4 +737,85 @@ TEST(virtio_vhost_style_lifecycle)
 	gm_init(&empty);
 	CHECK_EQ(virtio_dev_set_mem(&t->vdev, &empty), -EINVAL);
 	CHECK(virtio_get_status(&t->vdev) & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+/* With a loop, status writes only record what the driver asked: activation and the reset of a
+ * live device run on the loop thread; a busy device finishes its reset later, and
+ * device_status keeps its old value until then. */
+TEST(virtio_status_writes_are_finished_on_the_loop)
+{
+	struct tdev *t = tdev_new();
+	REQUIRE(t);
+	struct ev_loop *loop;
+	REQUIRE(ev_loop_create(&loop) == 0);
+	virtio_dev_attach(&t->vdev, &t->m.gm, loop, &t_irq, t);
+	uint8_t st = vqd_negotiate(&t->vdev, F_V1);
+	REQUIRE(st & VIRTIO_CONFIG_S_FEATURES_OK);
+	REQUIRE(vqd_attach(&t->d, &t->vdev, 0) == 0);
+	virtio_set_status(&t->vdev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	uint8_t live = virtio_get_status(&t->vdev);
+	CHECK_EQ(live, st | VIRTIO_CONFIG_S_DRIVER_OK);
+	CHECK_EQ(t->activations, 0); /* not on this (vCPU) thread */
+	/* A kick before the loop has activated the device is delivered right after. */
+	virtio_queue_kick(&t->vdev, 0);
+	virtio_queue_kick(&t->vdev, 1); /* queue 1 is not enabled: dropped */
+	CHECK_EQ(t->kicks, 0);
+	CHECK(ev_loop_run_once(loop, 1000) > 0);
+	CHECK_EQ(t->activations, 1);
+	CHECK_EQ(t->kicks, 1);
+	CHECK(t->vdev.active);
+	virtio_queue_kick(&t->vdev, 0);
+	CHECK_EQ(t->kicks, 2);
+
+	/* Reset of a busy device: in progress until the device says it is done. */
+	t->busy = true;
+	virtio_set_status(&t->vdev, 0);
+	CHECK_EQ(t->resets, 0);
+	CHECK_EQ(virtio_get_status(&t->vdev), live);
+	CHECK(!virtio_queue_enabled(&t->vdev, 0)); /* stopped at once */
+	virtio_queue_kick(&t->vdev, 0);
+	CHECK_EQ(t->kicks, 2);
+	CHECK(ev_loop_run_once(loop, 1000) > 0);
+	CHECK_EQ(t->resets, 1);
+	CHECK_EQ(t->waited_resets, 0);
+	CHECK_EQ(virtio_get_status(&t->vdev), live);
+	/* Whatever the driver writes meanwhile is ignored. */
+	virtio_set_status(&t->vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	virtio_set_driver_features(&t->vdev, 0, 1u << 3);
+	CHECK(virtio_queue_set_size(&t->vdev, 0, 8) < 0);
+	CHECK(virtio_queue_enable(&t->vdev, 0) < 0);
+	CHECK_EQ(virtio_get_status(&t->vdev), live);
+	virtio_dev_reset_done(&t->vdev);
+	CHECK_EQ(virtio_get_status(&t->vdev), 0);
+	CHECK_EQ(virtio_get_driver_features(&t->vdev, 0), 0);
+	CHECK(!t->vdev.active);
+
+	/* A reset before the loop ran the activation: at once, and no activation follows. */
+	t->busy = false;
+	st = vqd_negotiate(&t->vdev, F_V1);
+	REQUIRE(vqd_attach(&t->d, &t->vdev, 0) == 0);
+	virtio_set_status(&t->vdev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	virtio_queue_kick(&t->vdev, 0);
+	virtio_set_status(&t->vdev, 0);
+	CHECK_EQ(virtio_get_status(&t->vdev), 0);
+	while (ev_loop_run_once(loop, 0) > 0) {
+	}
+	CHECK_EQ(t->activations, 1);
+	CHECK_EQ(t->kicks, 2);
+
+	/* Teardown completes a reset in progress, waiting for the device. */
+	st = vqd_negotiate(&t->vdev, F_V1);
+	REQUIRE(vqd_attach(&t->d, &t->vdev, 0) == 0);
+	virtio_set_status(&t->vdev, (uint8_t)(st | VIRTIO_CONFIG_S_DRIVER_OK));
+	CHECK(ev_loop_run_once(loop, 1000) > 0);
+	CHECK_EQ(t->activations, 2);
+	t->busy = true;
+	virtio_set_status(&t->vdev, 0);
+	CHECK(ev_loop_run_once(loop, 1000) > 0);
+	CHECK_EQ(virtio_get_status(&t->vdev), live);
+	virtio_reset(&t->vdev);
+	CHECK_EQ(t->waited_resets, 1);
+	CHECK_EQ(virtio_get_status(&t->vdev), 0);
+	virtio_dev_destroy(&t->vdev);
+	ev_loop_destroy(loop);
 }

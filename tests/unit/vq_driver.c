@@ -6,6 +6,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include "vq_driver.h"
+#include "base/ev_loop.h"
 
 int vqd_mem_init(struct vqd_mem *m, uint64_t gpa, uint64_t size)
 {
@@ -126,6 +127,13 @@ uint8_t vqd_negotiate(struct virtio_dev *dev, uint64_t features)
 	virtio_set_driver_features(dev, 1, (uint32_t)(features >> 32));
 	virtio_set_status(dev, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 				       VIRTIO_CONFIG_S_FEATURES_OK);
+	return virtio_get_status(dev);
+}
+
+uint8_t vqd_settle(struct virtio_dev *dev)
+{
+	for (int i = 0; i < 5000 && dev->loop && (dev->activating || dev->resetting); i++)
+		(void)ev_loop_run_once(dev->loop, 2);
 	return virtio_get_status(dev);
 }
 

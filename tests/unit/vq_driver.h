@@ -75,6 +75,10 @@ int vqd_attach(struct vq_driver *d, struct virtio_dev *dev, uint16_t q);
  * ACK, DRIVER, driver features (page 0/1), FEATURES_OK. Returns the status read back. */
 uint8_t vqd_negotiate(struct virtio_dev *dev, uint64_t features);
 
+/* Run the device's loop (if any) until the work that status writes defer to it (activation,
+ * reset) is done, like a driver polling device_status; bounded. Returns virtio_get_status(). */
+uint8_t vqd_settle(struct virtio_dev *dev);
+
 /* Publish a chain of n segments (direct descriptors, or one indirect table). Returns the head
  * or -ENOSPC when out of descriptors. */
 int vqd_add(struct vq_driver *d, const struct vqd_seg *segs, unsigned n, bool indirect);

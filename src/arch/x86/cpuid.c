@@ -2,6 +2,12 @@
 /*
  * Per-vCPU CPUID from KVM_GET_SUPPORTED_CPUID: APIC IDs equal vCPU ids, one package with
  * nr_vcpus cores of one thread each, and the KVM hypervisor signature leaf.
+ *
+ * Audit of the leaves KVM reports and what changes (docs/memory-layout.md, "vCPU state"):
+ * 1 (APIC ID, logical count, HTT, hypervisor bit), 4 and 0x8000001D (caches: sharing by our
+ * topology), 0xB/0x1F (rebuilt), 0x80000008/0x8000001E (AMD core count and IDs), 0x40000000
+ * (signature); the rest is KVM's. Leaf 0xD stays as KVM reports it: KVM itself rewrites
+ * EBX (size for the enabled XCR0 | XSS) when the guest writes XCR0 or IA32_XSS.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,6 +18,7 @@
 #define CPUID_EXT_TOPO 0xb
 #define CPUID_EXT_TOPO_V2 0x1f
 #define CPUID_AMD_TOPO 0x8000001e
+#define CPUID_AMD_CACHE 0x8000001d
 #define CPUID_AMD_SIZES 0x80000008
 #define CPUID_1_EDX_HTT (1u << 28)
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
@@ -95,6 +102,16 @@ int x86_cpuid_build(const struct kvm_cpuid2 *sup, unsigned id, unsigned nr,
 		case CPUID_AMD_SIZES:
 			if (amd)
 				e.ecx = (e.ecx & ~0xf0ffu) | ((nr - 1) & 0xff) | order_of(nr) << 12;
+			break;
+		case CPUID_AMD_CACHE:
+			/* NumSharingCache-1 in EAX[25:14]: the host's value would describe the
+			 * host's cores, not ours: per-core caches are not shared (one thread per
+			 * core), the L3 is shared by every vCPU, as leaf 4 says on Intel. */
+			if (amd && (e.eax & 0x1f) != 0) {
+				e.eax &= ~0x03ffc000u;
+				if (((e.eax >> 5) & 7) == 3)
+					e.eax |= (MIN(nr, 4096u) - 1) << 14;
+			}
 			break;
 		case CPUID_AMD_TOPO:
 			if (amd) {

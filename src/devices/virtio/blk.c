@@ -3,7 +3,9 @@
  * virtio-blk (VirtIO 1.2, 5.2) over a raw image. Each virtqueue has its own disk_queue (one
  * io_uring per queue when available) and a fixed pool of requests. Requests are decoded into
  * typed locals before anything acts on them; malformed framing (no header, no status byte)
- * fails the device, bad requests get IOERR / UNSUPP as the spec says.
+ * fails the device, bad requests get IOERR / UNSUPP as the spec says. Every request, discard
+ * and write-zeroes included, is asynchronous on the disk queue; a driver reset finishes when
+ * the last in-flight request has come back (never waiting on the loop thread).
  */
 #include <endian.h>
 #include <errno.h>
@@ -20,12 +22,22 @@
 #define VBLK_SEG_MAX 126u                  /* data segments per request, advertised */
 #define VBLK_CHAIN_CAP (VBLK_SEG_MAX + 2)  /* + header + status */
 #define VBLK_SIZE_MAX (1u << 20)           /* bytes per segment, advertised */
-#define VBLK_DWZ_MAX_SECTORS (1u << 22)    /* 2 GiB per discard / write-zeroes segment */
-#define VBLK_DWZ_MAX_SEG 32u
+#define VBLK_DISCARD_MAX_SECTORS (1u << 22) /* 2 GiB per discard segment */
+#define VBLK_DISCARD_MAX_SEG 32u
+/* Write-zeroes may be written by hand (no FALLOC_FL_ZERO_RANGE): one segment of at most
+ * 256 MiB per request bounds that work (Linux sends one segment anyway). */
+#define VBLK_WZ_MAX_SECTORS (1u << 19)
+#define VBLK_WZ_MAX_SEG 1u
 #define VBLK_DISCARD_ALIGN 8u              /* sectors (4 KiB) */
 #define VBLK_DEFAULT_QUEUE_SIZE 256u
 
 struct vblk_queue;
+
+/* One decoded discard / write-zeroes segment. */
+struct vblk_dwz {
+	uint64_t off, len; /* bytes */
+	bool unmap;
+};
 
 struct vblk_req {
 	struct disk_io io;
@@ -34,6 +46,10 @@ struct vblk_req {
 	uint8_t *status; /* last writable byte of the chain */
 	uint32_t written;
 	struct vblk_req *next_free;
+	/* discard / write-zeroes: segments run one after the other */
+	bool dwz_discard;
+	uint8_t dwz_n, dwz_i;
+	struct vblk_dwz dwz[VBLK_DISCARD_MAX_SEG];
 	struct vq_chain chain;
 	struct iovec iov[VBLK_CHAIN_CAP];
 	struct iovec data[VBLK_CHAIN_CAP];
@@ -55,6 +71,7 @@ struct vblk {
 	struct disk *disk;
 	bool readonly;
 	bool force_sync;
+	bool resetting; /* a driver reset waits for in-flight requests */
 	uint64_t capacity; /* sectors */
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct vblk_queue *qs;
@@ -132,6 +149,51 @@ static uint8_t do_rw(struct vblk_req *req, const struct vblk_hdr *h, struct vq_c
 	return 0xff; /* submitted */
 }
 
+static void dwz_done(struct disk_io *io, int res);
+
+/* Submit the next non-empty segment, or complete the request when none is left. */
+static void dwz_step(struct vblk_req *req)
+{
+	while (req->dwz_i < req->dwz_n && req->dwz[req->dwz_i].len == 0)
+		req->dwz_i++;
+	if (req->dwz_i == req->dwz_n) {
+		req_complete(req, VIRTIO_BLK_S_OK);
+		return;
+	}
+	const struct vblk_dwz *seg = &req->dwz[req->dwz_i];
+	req->io = (struct disk_io){
+		.op = req->dwz_discard ? DISK_DISCARD : DISK_WRITE_ZEROES,
+		.off = seg->off,
+		.len = seg->len,
+		.unmap = seg->unmap,
+		.done = dwz_done,
+	};
+	if (disk_submit(req->q->dq, &req->io) < 0)
+		req_complete(req, VIRTIO_BLK_S_IOERR);
+}
+
+static void dwz_done(struct disk_io *io, int res)
+{
+	struct vblk_req *req = container_of(io, struct vblk_req, io);
+	struct vblk *b = req->q->blk;
+	if (res < 0) {
+		if (res != -ECANCELED)
+			log_rl(LOG_WARN, "%s: %s at byte %llu: %s", b->vdev.name,
+			       req->dwz_discard ? "discard" : "write-zeroes",
+			       (unsigned long long)io->off, strerror(-res));
+		req_complete(req, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	if (!b->vdev.queues[req->q->index].ready) {
+		/* reset or failed meanwhile: the rest is not wanted any more */
+		req_complete(req, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	req->dwz_i++;
+	dwz_step(req);
+}
+
+/* Decode and validate every segment before acting on any; 0xff when submitted. */
 static uint8_t do_dwz(struct vblk_req *req, const struct vblk_hdr *h, struct vq_cursor *r)
 {
 	struct vblk *b = req->q->blk;
@@ -139,13 +201,13 @@ static uint8_t do_dwz(struct vblk_req *req, const struct vblk_hdr *h, struct vq_
 	struct virtio_blk_discard_write_zeroes raw;
 	uint32_t payload = vq_cursor_remaining(r);
 	uint32_t nseg = payload / (uint32_t)sizeof(raw);
+	uint32_t max_seg = discard ? VBLK_DISCARD_MAX_SEG : VBLK_WZ_MAX_SEG;
+	uint32_t max_sectors = discard ? VBLK_DISCARD_MAX_SECTORS : VBLK_WZ_MAX_SECTORS;
 
 	if (b->readonly)
 		return VIRTIO_BLK_S_IOERR;
-	if (payload == 0 || payload % sizeof(raw) || nseg > VBLK_DWZ_MAX_SEG)
+	if (payload == 0 || payload % sizeof(raw) || nseg > max_seg)
 		return VIRTIO_BLK_S_IOERR;
-	struct vq_cursor first = *r;
-	/* Validate every segment before acting on any. */
 	for (uint32_t i = 0; i < nseg; i++) {
 		if (vq_read_obj(r, &raw) < 0)
 			return VIRTIO_BLK_S_IOERR;
@@ -156,30 +218,15 @@ static uint8_t do_dwz(struct vblk_req *req, const struct vblk_hdr *h, struct vq_
 			return VIRTIO_BLK_S_UNSUPP;
 		if (discard && (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
 			return VIRTIO_BLK_S_UNSUPP;
-		if (n > VBLK_DWZ_MAX_SECTORS || !range_ok(b, sector, n))
+		if (n > max_sectors || !range_ok(b, sector, n))
 			return VIRTIO_BLK_S_IOERR;
+		req->dwz[i] = (struct vblk_dwz){sector * SECTOR, (uint64_t)n * SECTOR,
+						flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP};
 	}
-	*r = first;
-	for (uint32_t i = 0; i < nseg; i++) {
-		if (vq_read_obj(r, &raw) < 0)
-			return VIRTIO_BLK_S_IOERR;
-		struct disk_io io = {
-			.op = discard ? DISK_DISCARD : DISK_WRITE_ZEROES,
-			.off = le64toh(raw.sector) * SECTOR,
-			.len = (uint64_t)le32toh(raw.num_sectors) * SECTOR,
-			.unmap = le32toh(raw.flags) & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
-		};
-		if (io.len == 0)
-			continue;
-		int e = disk_exec_sync(b->disk, &io);
-		if (e < 0) {
-			log_rl(LOG_WARN, "%s: %s at byte %llu: %s", b->vdev.name,
-			       discard ? "discard" : "write-zeroes", (unsigned long long)io.off,
-			       strerror(-e));
-			return VIRTIO_BLK_S_IOERR;
-		}
-	}
-	return VIRTIO_BLK_S_OK;
+	req->dwz_discard = discard;
+	req->dwz_n = (uint8_t)nseg;
+	req->dwz_i = 0;
+	return 0xff;
 }
 
 /* Returns false when the guest broke the framing (device failed). */
@@ -238,6 +285,10 @@ static bool handle_req(struct vblk_queue *q, struct vblk_req *req)
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
 		st = do_dwz(req, &h, &r);
+		if (st == 0xff) {
+			dwz_step(req);
+			return true;
+		}
 		break;
 	default:
 		st = VIRTIO_BLK_S_UNSUPP;
@@ -280,19 +331,46 @@ static void process_queue(struct vblk_queue *q)
 	}
 }
 
+static bool all_idle(const struct vblk *b)
+{
+	for (uint16_t i = 0; i < b->nr_qs; i++)
+		if (disk_queue_inflight(b->qs[i].dq))
+			return false;
+	return true;
+}
+
+/* Every request is back in its pool: forget what the old driver left behind. */
+static void reset_finish(struct vblk *b)
+{
+	b->resetting = false;
+	for (uint16_t i = 0; i < b->nr_qs; i++) {
+		b->qs[i].need_notify = false;
+		b->qs[i].stalled = false;
+		disk_queue_abort(b->qs[i].dq, false);
+	}
+}
+
 static void dq_ready(void *opaque)
 {
 	struct vblk_queue *q = opaque;
-	struct virtio_dev *dev = &q->blk->vdev;
+	struct vblk *b = q->blk;
+	struct virtio_dev *dev = &b->vdev;
 
 	virtio_dev_lock(dev);
 	if (q->dq) {
 		disk_queue_reap(q->dq);
-		if (q->stalled && dev->active && !dev->failed)
-			process_queue(q);
-		if (q->need_notify) {
-			q->need_notify = false;
-			virtio_notify_queue(dev, q->index);
+		if (b->resetting) {
+			if (all_idle(b)) {
+				reset_finish(b);
+				virtio_dev_reset_done(dev);
+			}
+		} else {
+			if (q->stalled && virtio_dev_live(dev))
+				process_queue(q);
+			if (q->need_notify) {
+				q->need_notify = false;
+				virtio_notify_queue(dev, q->index);
+			}
 		}
 	}
 	virtio_dev_unlock(dev);
@@ -313,8 +391,8 @@ static void queues_free(struct vblk *b)
 }
 
 /* Queues, request pools and disk queues (with their loop handlers) are created at the first
- * activation and live until the device is destroyed: a reset only drains them. That keeps
- * ev_del() (loop-thread only) out of resets, which vCPU threads trigger. */
+ * activation (on the loop thread) and live until the device is destroyed: a reset only waits
+ * for their requests to come back. */
 static int vblk_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 {
 	struct vblk *b = to_blk(dev);
@@ -349,16 +427,24 @@ static int vblk_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 	return 0;
 }
 
-static void vblk_reset(struct virtio_dev *dev)
+/* The queues are stopped: completions no longer reach the used rings. Multi-step requests
+ * (discard / write-zeroes) end at their next step. */
+static int vblk_reset(struct virtio_dev *dev, bool wait)
 {
 	struct vblk *b = to_blk(dev);
 	if (!b->qs)
-		return;
-	for (uint16_t i = 0; i < dev->nr_queues; i++) {
-		disk_queue_drain(b->qs[i].dq); /* every request returns to the free list */
-		b->qs[i].need_notify = false;
-		b->qs[i].stalled = false;
+		return 0;
+	for (uint16_t i = 0; i < b->nr_qs; i++) {
+		disk_queue_abort(b->qs[i].dq, true);
+		if (wait)
+			disk_queue_drain(b->qs[i].dq); /* every request returns to its pool */
 	}
+	if (!all_idle(b)) {
+		b->resetting = true; /* dq_ready finishes it */
+		return -EINPROGRESS;
+	}
+	reset_finish(b);
+	return 0;
 }
 
 static void vblk_queue_notify(struct virtio_dev *dev, uint16_t q)
@@ -440,11 +526,11 @@ int vblk_create(const struct disk_config *cfg, const char *name, struct virtio_d
 	c->seg_max = htole32(VBLK_SEG_MAX);
 	c->blk_size = htole32(SECTOR);
 	c->num_queues = htole16((uint16_t)nq);
-	c->max_discard_sectors = htole32(VBLK_DWZ_MAX_SECTORS);
-	c->max_discard_seg = htole32(VBLK_DWZ_MAX_SEG);
+	c->max_discard_sectors = htole32(VBLK_DISCARD_MAX_SECTORS);
+	c->max_discard_seg = htole32(VBLK_DISCARD_MAX_SEG);
 	c->discard_sector_alignment = htole32(VBLK_DISCARD_ALIGN);
-	c->max_write_zeroes_sectors = htole32(VBLK_DWZ_MAX_SECTORS);
-	c->max_write_zeroes_seg = htole32(VBLK_DWZ_MAX_SEG);
+	c->max_write_zeroes_sectors = htole32(VBLK_WZ_MAX_SECTORS);
+	c->max_write_zeroes_seg = htole32(VBLK_WZ_MAX_SEG);
 	c->write_zeroes_may_unmap = 1;
 	r = virtio_dev_init(&b->vdev, &vblk_ops, name, VIRTIO_ID_BLOCK, f, (uint16_t)nq,
 			    (uint16_t)qs, c, sizeof(*c));
@@ -461,4 +547,15 @@ int vblk_create(const struct disk_config *cfg, const char *name, struct virtio_d
 void vblk_force_sync(struct virtio_dev *dev, bool on)
 {
 	to_blk(dev)->force_sync = on;
+}
+
+bool vblk_uses_io_uring(struct virtio_dev *dev)
+{
+	struct vblk *b = to_blk(dev);
+	virtio_dev_lock(dev);
+	bool r = b->qs != NULL;
+	for (uint16_t i = 0; r && i < b->nr_qs; i++)
+		r = disk_queue_is_async(b->qs[i].dq);
+	virtio_dev_unlock(dev);
+	return r;
 }

@@ -20,5 +20,8 @@ int vblk_create(const struct disk_config *cfg, const char *name, struct virtio_d
 /* Tests/benchmarks: use synchronous preadv/pwritev instead of io_uring from the next
  * activation on. */
 void vblk_force_sync(struct virtio_dev *dev, bool on);
+/* Tests: whether every queue does its I/O through io_uring (false before the first
+ * activation, with vblk_force_sync, or where io_uring is unavailable). */
+bool vblk_uses_io_uring(struct virtio_dev *dev);
 
 #endif

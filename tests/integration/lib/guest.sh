@@ -10,7 +10,7 @@
 #                                      run vireo (serial to $WORK/NAME.serial.log), wait;
 #                                      $WORK/NAME.console is the log without \r; returns
 #                                      vireo's exit status (124 on timeout)
-#   vt_val NAME KEY                    value of the guest's last "VT: KEY=VALUE" line
+#   vt_get LOG KEY                     value of the guest's first "VT: KEY=VALUE" line
 #   ok / notok / check_eq              TAP-style results; $guest_fail is 1 after a failure
 guest_fail=0
 ok() { echo "ok - $*"; }
@@ -47,6 +47,6 @@ guest_boot() { # NAME TIMEOUT VIREO-RUN-ARGS...
 	return $rc
 }
 
-vt_val() { # NAME KEY
-	sed -nE "s/^VT: $2=(.*)$/\\1/p" "$WORK/$1.console" | tail -1
+vt_get() { # LOG KEY (as in lib/vhost-user.sh)
+	grep -ao "VT: $2=.*" "$1" | head -n1 | sed "s/^VT: $2=//" | tr -d '\r'
 }
