@@ -128,12 +128,15 @@ static int vunet_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 	return r;
 }
 
-static void vunet_reset(struct virtio_dev *dev)
+/* The back-end drains its rings when GET_VRING_BASE stops them: done when this returns. */
+static int vunet_reset(struct virtio_dev *dev, bool wait)
 {
 	struct vunet *v = to_vunet(dev);
+	(void)wait;
 	for (unsigned i = 0; i < 2 * v->pairs; i++)
 		queue_stop_backend(v, &v->q[i]);
 	v->curr_pairs = 1;
+	return 0;
 }
 
 static uint8_t vunet_ctrl_apply(struct virtio_dev *dev, const struct vnet_ctrl_cmd *cmd)

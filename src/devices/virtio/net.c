@@ -42,7 +42,7 @@ bool vnet_pair_live(struct vnet_pair *pp)
 {
 	struct vnet *n = pp->n;
 	struct virtio_dev *dev = &n->vdev;
-	return dev->active && !dev->failed && pp->index < n->curr_pairs &&
+	return virtio_dev_live(dev) && pp->index < n->curr_pairs &&
 	       dev->queues[2 * pp->index].ready;
 }
 
@@ -304,8 +304,10 @@ static void pair_clear(struct vnet_pair *pp)
 	pp->tx.pending = pp->tx.blocked = pp->tx.again = false;
 }
 
-static void vnet_reset(struct virtio_dev *dev)
+/* Nothing is ever in flight outside the device lock: a reset is immediate (wait or not). */
+static int vnet_reset(struct virtio_dev *dev, bool wait)
 {
+	(void)wait;
 	struct vnet *n = to_net(dev);
 	n->guest_offloads = 0;
 	apply_offloads(n); /* frames queued from now on are plain for the next driver */
@@ -315,6 +317,7 @@ static void vnet_reset(struct virtio_dev *dev)
 	}
 	n->rx_throttled = n->tx_throttled = false;
 	n->curr_pairs = n->has_ctrl ? 1 : n->max_pairs;
+	return 0;
 }
 
 static void vnet_queue_notify(struct virtio_dev *dev, uint16_t q)

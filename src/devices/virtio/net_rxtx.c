@@ -445,7 +445,7 @@ void vnet_tx_process(struct vnet_pair *pp)
 	bool pushed = false;
 
 	tx->again = false;
-	if (!dev->active || dev->failed || !vq->ready || tx->blocked)
+	if (!virtio_dev_live(dev) || !vq->ready || tx->blocked)
 		return;
 	vq_set_notification(vq, false);
 	for (;;) {
