@@ -35,6 +35,7 @@ net_ns "$NS" || { echo "skip: cannot make a network namespace"; exit 77; }
 nsx() { ip netns exec "$NS" "$@"; }
 NSX=(ip netns exec "$NS") # for net_bg: the pid is then the command's own
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+vt_val() { vt_get "$WORK/$1.serial.log" "$2"; } # NAME KEY
 initrd=$WORK/net-initrd.cpio.gz
 net_initrd "$initrd" ethtool || { notok "initramfs"; exit 1; }
 mkfifo "$WORK/hold"
