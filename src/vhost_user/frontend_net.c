@@ -37,18 +37,22 @@ struct vunet_queue {
 	int kick_fd;
 	int call_fd;
 	struct ev_handler *call_h;
-	bool started;
+	bool started;  /* the ring was handed to the back-end */
+	bool stopping; /* GET_VRING_BASE sent, reply not in yet */
+	uint16_t base; /* last_avail_idx from the GET_VRING_BASE reply */
 };
 
 struct vunet {
 	struct virtio_dev vdev; /* first */
 	struct virtio_net_config cfg;
 	struct vu_client c;
+	bool created; /* vdev initialised: connection failures go to the device */
 	unsigned pairs;
 	unsigned curr_pairs;
 	uint16_t ctrl_q;
 	struct iovec ctrl_iov[VUNET_CTRL_SIZE];
 	struct ev_loop *loop;
+	bool stop_async; /* a driver reset waits for the rings to stop */
 	struct vunet_queue q[VUNET_MAX_DATA_QUEUES];
 };
 
@@ -57,88 +61,149 @@ static struct vunet *to_vunet(struct virtio_dev *dev)
 	return container_of(dev, struct vunet, vdev);
 }
 
+/* ---- connection events (loop thread, device lock held) ---- */
+
+static bool any_stopping(const struct vunet *v)
+{
+	for (unsigned i = 0; i < 2 * v->pairs; i++)
+		if (v->q[i].stopping)
+			return true;
+	return false;
+}
+
+/* A ring stopped (or the back-end went away): a driver reset waiting for that is done. */
+static void stop_done(struct vunet *v)
+{
+	if (v->stop_async && !any_stopping(v)) {
+		v->stop_async = false;
+		virtio_dev_reset_done(&v->vdev);
+	}
+}
+
+static void on_ring_stopped(void *opaque, uint16_t queue, uint16_t base)
+{
+	struct vunet *v = opaque;
+	if (queue < 2 * v->pairs) {
+		v->q[queue].base = base;
+		v->q[queue].stopping = false;
+	}
+	stop_done(v);
+}
+
+static void on_refused(void *opaque, uint32_t request)
+{
+	struct vunet *v = opaque;
+	virtio_dev_fail(&v->vdev, "vhost-user back-end %s refused %s", v->c.path,
+			vu_request_name(request));
+}
+
+static void on_broken(void *opaque, const char *why)
+{
+	struct vunet *v = opaque;
+	for (unsigned i = 0; i < VUNET_MAX_DATA_QUEUES; i++)
+		v->q[i].started = v->q[i].stopping = false;
+	if (!v->created)
+		return; /* vunet_create reports it */
+	virtio_dev_fail(&v->vdev, "vhost-user back-end %s: %s; disconnected", v->c.path, why);
+	stop_done(v);
+}
+
+static const struct vu_client_ops vunet_client_ops = {
+    .ring_stopped = on_ring_stopped,
+    .refused = on_refused,
+    .broken = on_broken,
+};
+
 static void call_cb(void *opaque, uint32_t events)
 {
 	struct vunet_queue *q = opaque;
 	struct virtio_dev *dev = &q->v->vdev;
-	uint64_t v;
+	uint64_t val;
 	(void)events;
-	if (read(q->call_fd, &v, sizeof(v)) < 0 || !q->started)
+	if (read(q->call_fd, &val, sizeof(val)) < 0)
 		return;
-	/* The back-end already applied the driver's notification suppression. */
 	virtio_dev_lock(dev);
-	__atomic_or_fetch(&dev->isr, 1, __ATOMIC_SEQ_CST);
-	if (dev->irq && dev->irq->notify_queue)
-		dev->irq->notify_queue(dev->irq_opaque, q->index);
+	/* The back-end already applied the driver's notification suppression. */
+	if (q->started && !dev->resetting) {
+		__atomic_or_fetch(&dev->isr, 1, __ATOMIC_SEQ_CST);
+		if (dev->irq && dev->irq->notify_queue)
+			dev->irq->notify_queue(dev->irq_opaque, q->index);
+	}
 	virtio_dev_unlock(dev);
 }
 
-static void queue_stop_backend(struct vunet *v, struct vunet_queue *q)
+static void queue_stop_send(struct vunet *v, struct vunet_queue *q)
 {
 	uint64_t cnt;
-	if (!q->started)
+	if (!q->started || q->stopping)
 		return;
 	q->started = false;
-	int idx = vu_client_ring_stop(&v->c, q->index);
-	if (idx < 0) {
-		log_rl(LOG_WARN, "%s: vhost-user back-end %s: stopping queue %u: %s", v->vdev.name,
-		       v->c.path, q->index, strerror(-idx));
-	} else {
-		struct virtqueue *vq = &v->vdev.queues[q->index];
-		vq->last_avail_idx = (uint16_t)idx;
-		vq->used_idx = (uint16_t)idx;
-	}
+	if (v->c.broken)
+		return;
+	q->stopping = true;
 	if (read(q->kick_fd, &cnt, sizeof(cnt)) < 0) {
 		/* nothing pending */
 	}
+	vu_client_ring_stop(&v->c, q->index);
 }
 
+/* ---- virtio_dev ops ---- */
+
+/* Runs on the loop thread (the core defers DRIVER_OK there). Sends everything, waits for
+ * nothing: acks are checked as they come in. Pairs beyond the first start disabled. */
 static int vunet_activate(struct virtio_dev *dev, const struct virtio_ctx *ctx)
 {
 	struct vunet *v = to_vunet(dev);
 	int r;
 
+	if (v->c.broken)
+		return -ENOTCONN;
 	if (!v->loop && ctx->loop) {
-		for (unsigned i = 0; i < 2 * v->pairs; i++) {
+		r = vu_client_attach_loop(&v->c, ctx->loop);
+		for (unsigned i = 0; r == 0 && i < 2 * v->pairs; i++)
 			r = ev_add(ctx->loop, v->q[i].call_fd, EPOLLIN, call_cb, &v->q[i],
 				   &v->q[i].call_h);
-			if (r < 0)
-				return r;
-		}
 		v->loop = ctx->loop;
+		if (r < 0)
+			return r;
 	}
 	v->curr_pairs = 1;
-	r = vu_client_set_features(&v->c, dev->features & v->c.features);
-	if (r == 0)
-		r = vu_client_set_mem_table(&v->c, ctx->mem);
-	for (unsigned i = 0; r == 0 && i < 2 * v->pairs; i++) {
+	vu_client_set_features(&v->c, dev->features & v->c.features);
+	r = vu_client_set_mem_table(&v->c, ctx->mem);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < 2 * v->pairs; i++) {
 		if (!dev->queues[i].ready)
 			continue;
-		r = vu_client_ring_start(&v->c, &dev->queues[i], v->q[i].kick_fd, v->q[i].call_fd,
-					 i / 2 < v->curr_pairs);
-		if (r == 0)
-			v->q[i].started = true;
+		vu_client_ring_start(&v->c, &dev->queues[i], v->q[i].kick_fd, v->q[i].call_fd,
+				     i / 2 < v->curr_pairs);
+		v->q[i].started = !v->c.broken;
 	}
-	if (r < 0) {
-		log_err("%s: vhost-user back-end %s: activation failed: %s", dev->name, v->c.path,
-			strerror(-r));
-		for (unsigned i = 0; i < 2 * v->pairs; i++)
-			queue_stop_backend(v, &v->q[i]);
-	}
-	return r;
+	if (!v->loop)
+		vu_client_wait_all(&v->c);
+	return v->c.broken ? -EIO : 0;
 }
 
-/* The back-end drains its rings when GET_VRING_BASE stops them: done when this returns. */
+/* The queues are stopped on our side; stop the back-end's rings (GET_VRING_BASE each). */
 static int vunet_reset(struct virtio_dev *dev, bool wait)
 {
 	struct vunet *v = to_vunet(dev);
-	(void)wait;
-	for (unsigned i = 0; i < 2 * v->pairs; i++)
-		queue_stop_backend(v, &v->q[i]);
 	v->curr_pairs = 1;
-	return 0;
+	for (unsigned i = 0; i < 2 * v->pairs; i++)
+		queue_stop_send(v, &v->q[i]);
+	if (wait || !v->loop) {
+		v->stop_async = false;
+		vu_client_wait_all(&v->c);
+		return 0;
+	}
+	if (!any_stopping(v))
+		return 0;
+	v->stop_async = true; /* stop_done() finishes it */
+	return -EINPROGRESS;
 }
 
+/* Queue pairs go to the back-end as SET_VRING_ENABLE; its acks arrive later (a refusal
+ * fails the device). */
 static uint8_t vunet_ctrl_apply(struct virtio_dev *dev, const struct vnet_ctrl_cmd *cmd)
 {
 	struct vunet *v = to_vunet(dev);
@@ -149,16 +214,11 @@ static uint8_t vunet_ctrl_apply(struct virtio_dev *dev, const struct vnet_ctrl_c
 			       dev->name, cmd->u.pairs, v->pairs);
 			return VIRTIO_NET_ERR;
 		}
-		for (unsigned i = 0; i < 2 * v->pairs; i++) {
-			if (!v->q[i].started)
-				continue;
-			int r = vu_client_ring_enable(&v->c, (uint16_t)i, i / 2 < cmd->u.pairs);
-			if (r < 0) {
-				log_rl(LOG_WARN, "%s: vhost-user back-end %s: ring %u enable: %s",
-				       dev->name, v->c.path, i, strerror(-r));
-				return VIRTIO_NET_ERR;
-			}
-		}
+		if (v->c.broken)
+			return VIRTIO_NET_ERR;
+		for (unsigned i = 0; i < 2 * v->pairs; i++)
+			if (v->q[i].started && (i / 2 < cmd->u.pairs) != (i / 2 < v->curr_pairs))
+				vu_client_ring_enable(&v->c, (uint16_t)i, i / 2 < cmd->u.pairs);
 		v->curr_pairs = cmd->u.pairs;
 		return VIRTIO_NET_OK;
 	case VNET_CTRL_MAC_ADDR:
@@ -177,16 +237,23 @@ static void vunet_queue_notify(struct virtio_dev *dev, uint16_t q)
 		vnet_ctrl_process(dev, q, v->ctrl_iov, VUNET_CTRL_SIZE, vunet_ctrl_apply);
 		return;
 	}
-	if (v->q[q].started && write(v->q[q].kick_fd, &one, sizeof(one)) < 0) {
+	if (q < 2 * v->pairs && v->q[q].started && write(v->q[q].kick_fd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is saturated, the back-end is awake anyway */
 	}
 }
 
+/* vhost-user GET_VRING_BASE on this device (not reached from virtio-pci): synchronous. */
 static void vunet_queue_stop(struct virtio_dev *dev, uint16_t q)
 {
 	struct vunet *v = to_vunet(dev);
-	if (q < 2 * v->pairs)
-		queue_stop_backend(v, &v->q[q]);
+	if (q >= 2 * v->pairs || !v->q[q].started)
+		return;
+	queue_stop_send(v, &v->q[q]);
+	vu_client_wait_all(&v->c);
+	if (!v->c.broken) {
+		dev->queues[q].last_avail_idx = v->q[q].base;
+		dev->queues[q].used_idx = v->q[q].base;
+	}
 }
 
 static void vunet_destroy(struct virtio_dev *dev)
@@ -225,7 +292,8 @@ int vunet_create(const struct net_config *nc, const struct vnet_params *p, const
 	}
 	v->c.sock = -1;
 	for (unsigned i = 0; i < VUNET_MAX_DATA_QUEUES; i++)
-		v->q[i] = (struct vunet_queue){v, (uint16_t)i, -1, -1, NULL, false};
+		v->q[i] = (struct vunet_queue){
+		    .v = v, .index = (uint16_t)i, .kick_fd = -1, .call_fd = -1};
 	v->pairs = p->pairs;
 	v->curr_pairs = 1;
 	for (unsigned i = 0; i < 2 * p->pairs; i++) {
@@ -274,6 +342,8 @@ int vunet_create(const struct net_config *nc, const struct vnet_params *p, const
 	}
 	/* The core adds the ring features it implements: keep those the back-end has too. */
 	v->vdev.device_features &= feats;
+	vu_client_set_ops(&v->c, &v->vdev, &vunet_client_ops, v);
+	v->created = true;
 	*out = &v->vdev;
 	return 0;
 fail:
