@@ -18,7 +18,7 @@ PKGS=(gcc libc6-dev pkg-config meson ninja-build liburing-dev
       libvncserver-dev libpng-dev vncsnapshot python3-pil libdrm-dev
       libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3-yaml python3-jsonschema
       acpica-tools syslinux syslinux-common extlinux grub-pc-bin grub-common mtools dosfstools
-      fdisk)
+      fdisk iproute2 ethtool iperf3)
 # Extra packages to build the guest kernel when ../shared/guest is absent.
 KERNEL_PKGS=(linux-source-6.12 make bc bison flex libelf-dev libssl-dev lz4 xz-utils)
 

@@ -14,6 +14,7 @@ struct ev_handler {
 	int fd;
 	bool owns_fd; /* timers: the loop created the fd */
 	bool deleted;
+	bool paused; /* removed from the epoll set by ev_mod(h, 0) */
 	ev_cb_fn cb;
 	void *opaque;
 	struct ev_handler *next_dead;
@@ -181,11 +182,31 @@ int ev_add(struct ev_loop *l, int fd, uint32_t events, ev_cb_fn cb, void *opaque
 	return 0;
 }
 
+int ev_mod(struct ev_loop *l, struct ev_handler *h, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = h};
+	if (!h || h->deleted)
+		return -EINVAL;
+	if (events == 0) {
+		if (h->paused)
+			return 0;
+		if (epoll_ctl(l->epfd, EPOLL_CTL_DEL, h->fd, NULL) < 0)
+			return -errno;
+		h->paused = true;
+		return 0;
+	}
+	if (epoll_ctl(l->epfd, h->paused ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, h->fd, &ev) < 0)
+		return -errno;
+	h->paused = false;
+	return 0;
+}
+
 void ev_del(struct ev_loop *l, struct ev_handler *h)
 {
 	if (!h || h->deleted)
 		return;
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+	if (!h->paused)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, h->fd, NULL);
 	h->deleted = true;
 	h->next_dead = l->dead;
 	l->dead = h;

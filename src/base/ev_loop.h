@@ -22,6 +22,11 @@ void ev_loop_destroy(struct ev_loop *loop);
 /* Watch fd for `events` (EPOLLIN etc.). Returns a handle through *out (may be NULL). */
 int ev_add(struct ev_loop *loop, int fd, uint32_t events, ev_cb_fn cb, void *opaque,
 	   struct ev_handler **out) WUR;
+/* Change the events watched for h. 0 takes the fd out of the epoll set for now (so not even
+ * EPOLLERR/EPOLLHUP are reported; the handler stays valid) and a later non-zero value puts it
+ * back. Callers serialise ev_mod on one handler; safe from any thread. An event already
+ * collected by the loop may still be dispatched once after a pause. */
+int ev_mod(struct ev_loop *loop, struct ev_handler *h, uint32_t events) WUR;
 /* Stop watching; safe to call from inside a callback (freed after dispatch). */
 void ev_del(struct ev_loop *loop, struct ev_handler *h);
 /* Run until ev_loop_stop(); returns 0 or -errno on an epoll failure. */

@@ -27,6 +27,10 @@ void cli_usage_run(FILE *out)
 	      "  --disk OPTS          virtio-blk disk, repeatable: path=FILE[,readonly=on]\n"
 	      "                       [,serial=ID][,direct=on][,queues=N][,queue_size=N]\n"
 	      "                       or vhost-user=SOCKET\n"
+	      "  --net OPTS           virtio-net, repeatable: tap=NAME[,mac=MAC][,queues=N]\n"
+	      "                       [,mtu=N][,queue_size=N][,rx_rate=BYTES/s][,rx_pps=N]\n"
+	      "                       [,tx_rate=BYTES/s][,tx_pps=N] or vhost-user=SOCKET\n"
+	      "                       [,mac=MAC][,queues=N][,mtu=N]\n"
 	      "  --gpu [OPTS]         virtio-gpu (2D): [width=W,height=H][,max_hostmem=SIZE]\n"
 	      "                       (default 1280x800, 256M)\n"
 	      "  --input              virtio keyboard and tablet, fed by the display\n"
@@ -66,6 +70,7 @@ enum {
 	OPT_MEMORY,
 	OPT_SERIAL,
 	OPT_DISK,
+	OPT_NET,
 	OPT_LOG_LEVEL,
 	OPT_GPU,
 	OPT_INPUT,
@@ -89,6 +94,7 @@ static const struct option run_opts[] = {
 	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"serial", required_argument, NULL, OPT_SERIAL},
 	{"disk", required_argument, NULL, OPT_DISK},
+	{"net", required_argument, NULL, OPT_NET},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"gpu", optional_argument, NULL, OPT_GPU},
 	{"input", no_argument, NULL, OPT_INPUT},
@@ -283,6 +289,16 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, struct cli_run_o
 			r = cfg_parse_disk(optarg, &cfg->disks[cfg->nr_disks], err, errlen);
 			if (r == 0)
 				cfg->nr_disks++;
+			break;
+		case OPT_NET:
+			if (cfg->nr_nets >= VM_MAX_NETS) {
+				snprintf(err, errlen, "--net: at most %d network devices", VM_MAX_NETS);
+				r = -EINVAL;
+				break;
+			}
+			r = cfg_parse_net("--net", optarg, &cfg->nets[cfg->nr_nets], err, errlen);
+			if (r == 0)
+				cfg->nr_nets++;
 			break;
 		case OPT_LOG_LEVEL:
 			if (parse_log_level(optarg, log_level) < 0) {

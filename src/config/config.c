@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ void cfg_fini(struct vm_config *cfg)
 	}
 	cfg_display_fini(&cfg->display);
 	cfg_devices_fini(cfg);
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		cfg_net_fini(&cfg->nets[i]);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -137,6 +140,154 @@ int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t err
 	return r;
 }
 
+void cfg_net_fini(struct net_config *n)
+{
+	free(n->tap);
+	free(n->vhost_user);
+	n->tap = n->vhost_user = NULL;
+}
+
+int cfg_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+	if (!s || strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		if (!isxdigit((unsigned char)s[3 * i]) || !isxdigit((unsigned char)s[3 * i + 1]) ||
+		    (i < 5 && s[3 * i + 2] != ':'))
+			return -EINVAL;
+		mac[i] = (uint8_t)v[i];
+	}
+	if (mac[0] & 1)
+		return -EINVAL; /* multicast / broadcast */
+	if (!(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+		return -EINVAL;
+	return 0;
+}
+
+/* "100M" (bytes per second, binary suffixes) for *_rate, "20000" for *_pps. */
+static int parse_rate(const char *k, const char *v, bool bytes, uint64_t *out)
+{
+	uint64_t n;
+	(void)k;
+	if (bytes) {
+		if (parse_size(v, &n) < 0 || n == 0)
+			return -EINVAL;
+	} else if (parse_uint(v, 1, 1000000000ULL, &n) < 0) {
+		return -EINVAL;
+	}
+	*out = n;
+	return 0;
+}
+
+int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *err,
+		  size_t errlen)
+{
+	char *dup = strdup(val ? val : "");
+	char *save = NULL;
+	int r = 0;
+
+	memset(n, 0, sizeof(*n));
+	n->queues = 1;
+	n->queue_size = 256;
+	if (!dup)
+		return -ENOMEM;
+	for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		uint64_t u;
+		if (!eq) {
+			snprintf(err, errlen, "%s %s: '%s' is not key=value", opt, val, tok);
+			r = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		const char *k = tok, *v = eq + 1;
+		if (!strcmp(k, "tap") || !strcmp(k, "vhost-user") || !strcmp(k, "vhost_user")) {
+			char **dst = !strcmp(k, "tap") ? &n->tap : &n->vhost_user;
+			if (!*v || *dst) {
+				snprintf(err, errlen, "%s %s: %s= must be given once, non-empty", opt,
+					 val, k);
+				r = -EINVAL;
+				break;
+			}
+			*dst = strdup(v);
+		} else if (!strcmp(k, "mac")) {
+			if (cfg_parse_mac(v, n->mac) < 0) {
+				snprintf(err, errlen,
+					 "%s %s: mac=%s: bad MAC address (want a unicast "
+					 "xx:xx:xx:xx:xx:xx)",
+					 opt, val, v);
+				r = -EINVAL;
+				break;
+			}
+			n->mac_set = true;
+		} else if (!strcmp(k, "queues")) {
+			if (parse_uint(v, 1, NET_MAX_QUEUE_PAIRS, &u) < 0) {
+				snprintf(err, errlen, "%s %s: queues=%s: expected 1..%d queue pairs",
+					 opt, val, v, NET_MAX_QUEUE_PAIRS);
+				r = -EINVAL;
+				break;
+			}
+			n->queues = (unsigned)u;
+		} else if (!strcmp(k, "queue_size")) {
+			if (parse_uint(v, 64, 1024, &u) < 0 || !IS_POW2(u)) {
+				snprintf(err, errlen,
+					 "%s %s: queue_size=%s: expected a power of two, 64..1024",
+					 opt, val, v);
+				r = -EINVAL;
+				break;
+			}
+			n->queue_size = (unsigned)u;
+		} else if (!strcmp(k, "mtu")) {
+			if (parse_uint(v, NET_MIN_MTU, NET_MAX_MTU, &u) < 0) {
+				snprintf(err, errlen, "%s %s: mtu=%s: out of range (%d..%d)", opt,
+					 val, v, NET_MIN_MTU, NET_MAX_MTU);
+				r = -EINVAL;
+				break;
+			}
+			n->mtu = (unsigned)u;
+		} else if (!strcmp(k, "rx_rate") || !strcmp(k, "tx_rate") || !strcmp(k, "rx_pps") ||
+			   !strcmp(k, "tx_pps")) {
+			bool bytes = strstr(k, "rate") != NULL;
+			uint64_t *dst = k[0] == 'r' ? (bytes ? &n->rx_bps : &n->rx_pps)
+						    : (bytes ? &n->tx_bps : &n->tx_pps);
+			if (parse_rate(k, v, bytes, dst) < 0) {
+				snprintf(err, errlen, "%s %s: %s=%s: expected %s", opt, val, k, v,
+					 bytes ? "bytes per second, e.g. 10M"
+					       : "packets per second, 1..1000000000");
+				r = -EINVAL;
+				break;
+			}
+		} else {
+			snprintf(err, errlen, "%s %s: unknown key '%s'", opt, val, k);
+			r = -EINVAL;
+			break;
+		}
+	}
+	free(dup);
+	if (r == 0 && !n->tap && !n->vhost_user) {
+		snprintf(err, errlen, "%s %s: needs tap=NAME or vhost-user=SOCKET", opt, val);
+		r = -EINVAL;
+	}
+	if (r == 0 && n->tap && n->vhost_user) {
+		snprintf(err, errlen, "%s %s: tap= and vhost-user= are mutually exclusive", opt,
+			 val);
+		r = -EINVAL;
+	}
+	if (r == 0 && n->vhost_user && (n->rx_bps || n->rx_pps || n->tx_bps || n->tx_pps)) {
+		snprintf(err, errlen,
+			 "%s %s: rate limits apply to tap= (a vhost-user back-end moves the data)",
+			 opt, val);
+		r = -EINVAL;
+	}
+	if (r < 0)
+		cfg_net_fini(n);
+	return r;
+}
+
 /* MemTotal from /proc/meminfo in bytes, 0 if unknown. */
 static uint64_t host_mem_total(void)
 {
@@ -217,6 +368,23 @@ int cfg_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		for (unsigned j = 0; j < i; j++) {
 			if (cfg->disks[j].path && !strcmp(cfg->disks[j].path, d->path)) {
 				snprintf(err, errlen, "--disk %s: given twice", d->path);
+				return -EINVAL;
+			}
+		}
+	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *n = &cfg->nets[i];
+		for (unsigned j = 0; j < i; j++) {
+			const struct net_config *o = &cfg->nets[j];
+			if (n->tap && o->tap && !strcmp(n->tap, o->tap)) {
+				snprintf(err, errlen, "--net tap=%s: given twice", n->tap);
+				return -EINVAL;
+			}
+			if (n->mac_set && o->mac_set && !memcmp(n->mac, o->mac, 6)) {
+				snprintf(err, errlen,
+					 "--net: mac=%02x:%02x:%02x:%02x:%02x:%02x given twice",
+					 n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4],
+					 n->mac[5]);
 				return -EINVAL;
 			}
 		}

@@ -15,7 +15,9 @@
 #include "base/ev_loop.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "backends/tap.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vhost_user/backend.h"
@@ -41,6 +43,8 @@ struct backend_type {
 	/* NULL: the device does not exist in this build yet. */
 	int (*create)(const struct backend_opts *o, struct virtio_dev **dev, char *err,
 		      size_t errlen);
+	/* Optional: the exit report, one line per queue (default: requests per queue). */
+	void (*report)(struct virtio_dev *dev);
 };
 
 static int create_blk(const struct backend_opts *o, struct virtio_dev **dev, char *err,
@@ -105,16 +109,64 @@ static int create_vsock(const struct backend_opts *o, struct virtio_dev **dev, c
 	return r;
 }
 
+/* --tap NAME[,queues=N][,mtu=N][,queue_size=N][,rx_rate=...]: the same keys as --net. */
+static int create_net(const struct backend_opts *o, struct virtio_dev **dev, char *err,
+		      size_t errlen)
+{
+	struct net_config nc;
+	struct vnet_params p;
+	struct net_port *port;
+	char val[512], why[256] = "";
+	int r;
+
+	if (!o->tap) {
+		snprintf(err, errlen, "backend net: --tap NAME is required");
+		return -EINVAL;
+	}
+	/* "NAME[,key=value...]": NAME is what --net calls tap=NAME. */
+	snprintf(val, sizeof(val), "%s%s", strncmp(o->tap, "tap=", 4) ? "tap=" : "", o->tap);
+	r = cfg_parse_net("backend net: --tap", val, &nc, err, errlen);
+	if (r < 0)
+		return r;
+	if (!nc.tap) {
+		snprintf(err, errlen, "backend net: --tap needs an interface name");
+		cfg_net_fini(&nc);
+		return -EINVAL;
+	}
+	if (nc.mac_set) {
+		snprintf(err, errlen,
+			 "backend net: mac= belongs to the front-end (e.g. QEMU's -device "
+			 "virtio-net-pci,mac=...)");
+		cfg_net_fini(&nc);
+		return -EINVAL;
+	}
+	vnet_params_from_config(&nc, &p);
+	p.ctrl_vq = false; /* the front-end serves the control queue */
+	r = tap_open(nc.tap, nc.queues, nc.mtu, &port, why, sizeof(why));
+	if (r < 0)
+		snprintf(err, errlen, "backend net: %s", why);
+	else
+		r = vnet_create(&p, port, "net0", dev, err, errlen);
+	cfg_net_fini(&nc);
+	return r;
+}
+
+static void report_net(struct virtio_dev *dev)
+{
+	vnet_log_stats(dev, LOG_ERR);
+}
+
 static const struct backend_type backend_types[] = {
     {"blk", "--socket PATH --disk path=FILE[,readonly=on,serial=S,queues=N,queue_size=N,direct=on]",
-     "virtio-blk over a raw image", create_blk},
+     "virtio-blk over a raw image", create_blk, NULL},
     {"rng", "--socket PATH [--rate BYTES]", "virtio-rng from getrandom(), optionally BYTES per second",
-     create_rng},
+     create_rng, NULL},
     {"vsock", "--socket PATH --vsock cid=N,socket=UDS",
      "virtio-vsock; host programs connect to UDS (\"CONNECT <port>\\n\"), guest connections\n"
      "        to host port P go to UDS_P (QEMU: -device vhost-user-vsock-pci)",
-     create_vsock},
-    {"net", "--socket PATH --tap NAME", "virtio-net over a tap device", NULL},
+     create_vsock, NULL},
+    {"net", "--socket PATH --tap NAME[,queues=N,mtu=N,queue_size=N,rx_rate=R,rx_pps=N,tx_rate=R,tx_pps=N]",
+     "virtio-net over a TAP (created if missing)", create_net, report_net},
 };
 
 static void usage(FILE *out)
@@ -308,7 +360,9 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 out:
 	if (vb) {
 		vu_backend_disconnect(vb);
-		for (uint16_t q = 0; served && q < vu_backend_nr_queues(vb); q++)
+		if (served && t->report)
+			t->report(dev);
+		for (uint16_t q = 0; served && !t->report && q < vu_backend_nr_queues(vb); q++)
 			fprintf(stderr, "vireo: %s: queue %u: %llu requests\n", dev->name, q,
 				(unsigned long long)vu_backend_queue_requests(vb, q));
 		vu_backend_destroy(vb);

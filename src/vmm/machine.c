@@ -19,7 +19,10 @@
 #include "devices/reset_cf9.h"
 #include "devices/serial_8250.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
+#include "backends/tap.h"
 #include "vhost_user/frontend.h"
+#include "vhost_user/frontend_net.h"
 #include "firmware/boot_fw.h"
 #include "pci/pci.h"
 #include "pci/virtio_pci.h"
@@ -39,6 +42,9 @@ struct machine {
 	struct virtio_dev *disks[VM_MAX_DISKS];
 	char disk_names[VM_MAX_DISKS][16];
 	unsigned nr_disks;
+	struct virtio_dev *nets[VM_MAX_NETS]; /* like disks: TAPs opened in machine_prepare */
+	char net_names[VM_MAX_NETS][16];
+	unsigned nr_nets;
 	struct chardev *console; /* owned by the VM once built; kept to restore the terminal */
 	struct pci_bus *pci;
 	struct reset_cf9 *cf9;
@@ -53,6 +59,26 @@ struct machine {
 	void *balloon_opaque;
 	struct machine_devs devs; /* balloon, virtio console, vsock, rng */
 };
+
+/* A --net device: its TAP opened (or back-end connected) before any VM exists. */
+static int machine_net_create(const struct net_config *nc, const char *name,
+			      struct virtio_dev **out, char *err, size_t errlen)
+{
+	struct vnet_params p;
+	struct net_port *port;
+	char why[256] = "";
+	int r;
+
+	vnet_params_from_config(nc, &p);
+	if (nc->vhost_user)
+		return vunet_create(nc, &p, name, out, err, errlen);
+	r = tap_open(nc->tap, nc->queues, nc->mtu, &port, why, sizeof(why));
+	if (r < 0) {
+		snprintf(err, errlen, "--net %s", why);
+		return r;
+	}
+	return vnet_create(&p, port, name, out, err, errlen);
+}
 
 int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err, size_t errlen)
 {
@@ -79,6 +105,12 @@ int machine_prepare(const struct vm_config *cfg, struct machine **out, char *err
 			r = vblk_create(d, m->disk_names[i], &m->disks[i], err, errlen);
 		if (r == 0)
 			m->nr_disks = i + 1;
+	}
+	for (unsigned i = 0; r == 0 && i < cfg->nr_nets; i++) {
+		snprintf(m->net_names[i], sizeof(m->net_names[i]), "net%u", i);
+		r = machine_net_create(&cfg->nets[i], m->net_names[i], &m->nets[i], err, errlen);
+		if (r == 0)
+			m->nr_nets = i + 1;
 	}
 	if (r == 0)
 		r = machine_display_prepare(cfg, &m->md, err, errlen);
@@ -227,6 +259,16 @@ static int build_pci(struct machine *m, struct vm *vm, int *boot_slot, char *err
 		m->disks[i] = NULL; /* owned by the transport now */
 		if (i == 0)
 			*boot_slot = virtio_pci_pci_dev(vp)->slot;
+	}
+	for (unsigned i = 0; i < m->nr_nets; i++) {
+		struct vpci_dev *vp;
+		r = virtio_pci_add(vm, m->pci, m->nets[i], -1, &vp);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot attach to PCI: %s", m->net_names[i],
+				 strerror(-r));
+			return r;
+		}
+		m->nets[i] = NULL; /* owned by the transport now */
 	}
 	r = mdevs_build(&m->devs, m->cfg, vm, m->pci, err, errlen);
 	if (r == 0 && m->devs.balloon)
@@ -378,6 +420,8 @@ void machine_destroy(struct machine *m)
 	for (unsigned i = 0; i < m->nr_disks; i++)
 		if (m->disks[i])
 			virtio_dev_destroy(m->disks[i]);
+	for (unsigned i = 0; i < m->nr_nets; i++)
+		virtio_dev_destroy(m->nets[i]);
 	mdevs_fini(&m->devs);
 	if (m->have_plan)
 		x86_boot_plan_fini(&m->plan);

@@ -2,7 +2,7 @@
 # kvm: none
 # SPDX-License-Identifier: MIT
 # `vireo backend` command line and lifecycle without a guest: usage errors are one line with
-# exit status 2, the net type is announced as not available, a disk in use is refused, and a
+# exit status 2 (net's own are in 75-net-cli.sh), a disk in use is refused, and a
 # running back-end replaces a stale socket, serves, exits 0 on SIGTERM/SIGINT and removes its
 # socket. A hostile front-end (lib/vu_frontend.py) that shrinks its guest memfd under the
 # back-end is dropped and the daemon serves the next one. `vireo run --disk
@@ -34,7 +34,7 @@ else
 fi
 expect_fail "no type" 2 "TYPE missing"
 expect_fail "unknown type" 2 "unknown device type 'foo'" foo --socket "$WORK/s"
-expect_fail "net" 2 "backend net: not available yet" net --socket "$WORK/s" --tap tap0
+expect_fail "net without --tap" 2 "backend net: --tap NAME is required" net --socket "$WORK/s"
 expect_fail "no socket" 2 "--socket PATH is required" rng
 expect_fail "blk without disk" 2 "--disk path=FILE is required" blk --socket "$WORK/s"
 expect_fail "bad disk option" 2 "unknown key" blk --socket "$WORK/s" --disk "path=$WORK/d.img,bogus=1"

@@ -232,3 +232,67 @@ TEST(cli_balloon_console_vsock_rng)
 	expect_error("--rng rate=2G",
 		     (const char *[]){"--kernel", k, "--rng", "rate=2G", NULL});
 }
+
+TEST(cli_net_values)
+{
+	struct vm_config cfg;
+	char err[512] = "";
+	const char *k = kernel_file();
+	const char *args[] = {"--kernel", k, "--net",
+			      "tap=vtap0,mac=52:54:00:AB:cd:01,queues=4,mtu=9000,queue_size=512,"
+			      "rx_rate=10M,rx_pps=20000,tx_rate=1G,tx_pps=5",
+			      "--net", "vhost-user=/run/n.sock,queues=2", NULL};
+	CHECK_EQ(parse(&cfg, err, sizeof(err), args), 0);
+	REQUIRE(cfg.nr_nets == 2);
+	const struct net_config *n = &cfg.nets[0];
+	CHECK_STR(n->tap, "vtap0");
+	CHECK(n->mac_set);
+	CHECK_EQ(n->mac[3], 0xab);
+	CHECK_EQ(n->mac[5], 0x01);
+	CHECK_EQ(n->queues, 4);
+	CHECK_EQ(n->mtu, 9000);
+	CHECK_EQ(n->queue_size, 512);
+	CHECK_EQ(n->rx_bps, 10ULL << 20);
+	CHECK_EQ(n->rx_pps, 20000);
+	CHECK_EQ(n->tx_bps, 1ULL << 30);
+	CHECK_EQ(n->tx_pps, 5);
+	CHECK_STR(cfg.nets[1].vhost_user, "/run/n.sock");
+	CHECK_EQ(cfg.nets[1].queues, 2);
+	CHECK(!cfg.nets[1].mac_set);
+	CHECK_EQ(cfg.nets[1].mtu, 0);
+	cfg_fini(&cfg);
+}
+
+TEST(cli_net_errors)
+{
+	const char *k = kernel_file();
+#define NET_ERR(needle, val)                                                                       \
+	do {                                                                                       \
+		const char *a_[] = {"--kernel", k, "--net", val, NULL};                            \
+		expect_error(needle, a_);                                                          \
+	} while (0)
+	NET_ERR("bad MAC", "tap=t0,mac=52:54:00:12:34");
+	NET_ERR("bad MAC", "tap=t0,mac=52:54:00:12:34:zz");
+	NET_ERR("bad MAC", "tap=t0,mac=01:00:5e:00:00:01"); /* multicast */
+	NET_ERR("bad MAC", "tap=t0,mac=00:00:00:00:00:00");
+	NET_ERR("bad MAC", "tap=t0,mac=52:54:00:12:34:567");
+	NET_ERR("out of range (68..65535)", "tap=t0,mtu=67");
+	NET_ERR("out of range (68..65535)", "tap=t0,mtu=65536");
+	NET_ERR("queues=9", "tap=t0,queues=9");
+	NET_ERR("queues=0", "tap=t0,queues=0");
+	NET_ERR("power of two", "tap=t0,queue_size=100");
+	NET_ERR("rx_rate=fast", "tap=t0,rx_rate=fast");
+	NET_ERR("tx_pps=0", "tap=t0,tx_pps=0");
+	NET_ERR("unknown key 'speed'", "tap=t0,speed=10");
+	NET_ERR("needs tap=NAME or vhost-user=SOCKET", "mac=52:54:00:12:34:56");
+	NET_ERR("mutually exclusive", "tap=t0,vhost-user=/x");
+	NET_ERR("rate limits apply to tap=", "vhost-user=/x,rx_rate=1M");
+	NET_ERR("must be given once", "tap=t0,tap=t1");
+	NET_ERR("not key=value", "tap=t0,oops");
+#undef NET_ERR
+	const char *twice[] = {"--kernel", k, "--net", "tap=t0", "--net", "tap=t0", NULL};
+	expect_error("--net tap=t0: given twice", twice);
+	const char *mac2[] = {"--kernel", k, "--net", "tap=t0,mac=02:00:00:00:00:01", "--net",
+			      "tap=t1,mac=02:00:00:00:00:01", NULL};
+	expect_error("given twice", mac2);
+}
