@@ -13,14 +13,20 @@ SRC_DIR=$(pwd)
 logdir=$1
 shift
 # what runs in the L1, every 30 s: the only view into it while the batch runs
-( while sleep 30; do { date +%T; ps -eo pid,etime,pcpu,args | cut -c1-160 | grep -vE ' (ps|cut|sleep) '; } \
-	>"$logdir/nested-ps.log.tmp" && mv "$logdir/nested-ps.log.tmp" "$logdir/nested-ps.log"; done ) &
+# and the heartbeat that tells the host (tests/nested/l1.sh --heartbeat) the L1 still runs
+( n=0; while sleep 5; do
+	touch "$logdir/nested-heartbeat"
+	n=$((n + 1)); [ $((n % 6)) = 0 ] || continue
+	{ date +%T; ps -eo pid,etime,pcpu,args | cut -c1-160 | grep -vE ' (ps|cut|sleep) '; } \
+		>"$logdir/nested-ps.log.tmp" && mv "$logdir/nested-ps.log.tmp" "$logdir/nested-ps.log"
+done ) &
 watch=$!
 trap 'kill $watch 2>/dev/null' EXIT
 for t in "$@"; do
 	name=$(basename "$t" .sh)
 	work=/tmp/l1work/$name
 	echo "l1: $name" >>"$logdir/nested-progress.log"
+	rm -rf "$logdir/$name"
 	run_one_test "$t" "$work"
 	mkdir -p "$logdir/$name"
 	# logs and results only: disk images stay behind

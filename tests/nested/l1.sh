@@ -13,6 +13,8 @@
 #     --interactive   the L1 console is this terminal: CMD gets it as its controlling tty,
 #                     Ctrl-C reaches CMD (Ctrl-A X leaves QEMU)
 #     --timeout S     give up after S seconds (exit 124)
+#     --heartbeat F S CMD keeps touching file F (on a --rw share); should F age past S seconds,
+#                     the L1 froze: its vCPU state goes to the log and it is ended (exit 125)
 #   l1.sh available                exit 0 when the nested path can be used here, else print why
 #
 # Environment: VIREO_L1_CACHE (default ~/.cache/vireo/l1), VIREO_L1_MEM (default 6G),
@@ -114,9 +116,10 @@ l1_base_initrd() { # DIR
 }
 
 l1_run() {
-	local rw=() log="" interactive=0 tmo=0
+	local rw=() log="" interactive=0 tmo=0 hb="" stall=0
 	while [ $# -gt 0 ]; do
 		case "$1" in
+		--heartbeat) hb=$2; stall=$3; shift 3 ;;
 		--rw) rw+=("$(cd "$2" && pwd)"); shift 2 ;;
 		--log) log=$2; shift 2 ;;
 		--interactive) interactive=1; shift ;;
@@ -150,7 +153,7 @@ l1_run() {
 	local args=(-accel tcg,thread=multi -cpu max,xsave=off -smp "$cpus" -m "${VIREO_L1_MEM:-6G}"
 		-M pc -nodefaults -no-reboot -display none -vga none
 		-kernel "$dir/vmlinuz" -initrd "$st/initrd"
-		-append "console=ttyS0 quiet loglevel=1 panic=-1 tsc=reliable"
+		-append "console=ttyS0 quiet loglevel=$((interactive ? 1 : 4)) panic=-1 tsc=reliable"
 		-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
 		-virtfs "local,path=$st/ctl,mount_tag=ctl,security_model=none")
 	i=0
@@ -173,17 +176,47 @@ l1_run() {
 		rc=$(cat "$st/ctl/rc" 2>/dev/null || echo 1)
 		return "$rc"
 	fi
-	args+=(-serial stdio)
+	args+=(-serial stdio -monitor "unix:$st/mon.sock,server,nowait")
 	local out=${log:-$st/console.log}
 	set +e
-	if [ "$tmo" -gt 0 ]; then
-		timeout -k 5 "$tmo" qemu-system-x86_64 "${args[@]}" </dev/null >"$out" 2>&1
-	else
-		qemu-system-x86_64 "${args[@]}" </dev/null >"$out" 2>&1
+	[ "$tmo" -gt 0 ] || tmo=0
+	timeout -k 5 "$tmo" qemu-system-x86_64 "${args[@]}" </dev/null >"$out" 2>&1 &
+	local qpid=$! froze=0
+	if [ -n "$hb" ]; then
+		# The L1 touches the heartbeat file every few seconds. Should it stop (the L1 froze:
+		# seen once under QEMU TCG with nested SVM, no console output, for an hour), record
+		# where its vCPUs are and end it, so that the caller can go on in a fresh L1.
+		: >"$hb"
+		while kill -0 $qpid 2>/dev/null; do
+			sleep 5
+			local age=$(($(date +%s) - $(stat -c %Y "$hb" 2>/dev/null || date +%s)))
+			if [ "$age" -gt "$stall" ]; then
+				froze=1
+				{
+					echo "l1: no heartbeat for $age s: the L1 froze; its vCPUs:"
+					printf 'info cpus\ninfo registers -a\n' |
+						timeout 10 python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(3)
+s.sendall(sys.stdin.read().encode()); time.sleep(2)
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        sys.stdout.write(d.decode(errors="replace"))
+except Exception: pass' "$st/mon.sock"
+				} >>"$out" 2>&1
+				kill $qpid 2>/dev/null
+				pkill -f -- "$st/initrd" 2>/dev/null
+				break
+			fi
+		done
 	fi
+	wait $qpid
 	rc=$?
 	set -e
 	[ -z "$log" ] && tr -d '\r' <"$out"
+	[ $froze = 1 ] && { echo "l1: the L1 froze (no heartbeat for over $stall s)" >&2; return 125; }
 	[ $rc = 124 ] && { echo "l1: timed out after $tmo s" >&2; return 124; }
 	[ $rc = 0 ] || { echo "l1: qemu-system-x86_64 exited with status $rc" >&2; return 1; }
 	if [ ! -s "$st/ctl/rc" ]; then
