@@ -39,10 +39,12 @@ boot() { # KERNEL CPUS MEM_MB END
 	check_eq "$name: guest reached the end" "$(grep -ac '^VT: done' "$log")" 1
 }
 
-boot bzImage 1 256 reboot
+# poweroff -f is ACPI S5 (without ACPI the kernel would only halt and vireo would not exit);
+# reboot -f is the ACPI reset register / 0xCF9
+boot bzImage 1 256 poweroff
 boot bzImage 2 512 reboot
-boot bzImage 4 768 reboot
+boot bzImage 4 768 poweroff
 boot vmlinux 1 384 reboot
-boot vmlinux 2 512 reboot
+boot vmlinux 2 512 poweroff
 boot vmlinux 4 1024 reboot
 exit $guest_fail

@@ -4,8 +4,9 @@
 # Many VMs on one host through the CLI client: three named tests/kvm/spin.elf guests (one from
 # --config FILE.json) under `vireo ls` (plain and --json), `vireo ctl` (pause, resume, info,
 # counters, ping, shutdown, boot, resize, vmm-shutdown, a socket path as NAME), `vireo console`
-# (bytes both ways: the guest echoes in upper case), `vireo stop` (no ACPI power button in this
-# build: it says so and stops the VM), a second VM with a taken name or a writable disk in use
+# (bytes both ways: the guest echoes in upper case), `vireo stop` (it presses the ACPI power
+# button; the payload guest has no ACPI driver, so vireo stop says so after its timeout and
+# stops the VM), a second VM with a taken name or a writable disk in use
 # (exit 2, one line), an entry left by a VM killed with SIGKILL (ls removes it), and the
 # client's own errors (exit 2 for usage, 1 for a VM that is not there).
 set -u
@@ -173,7 +174,7 @@ timeout 120 "$VIREO" stop web1 --timeout 5 >"$WORK/stop.out" 2>&1
 rc=$?
 cat "$WORK/stop.out"
 check "stop web1: exit 0, reported stopped" '[ $rc = 0 ] && grep -q "^web1: stopped" "$WORK/stop.out"'
-check "stop web1: without ACPI it says why it did not power off" 'grep -q "no ACPI power button" "$WORK/stop.out" || grep -q "powered off" "$WORK/stop.out"'
+check "stop web1: the button was pressed; a guest without an ACPI driver is stopped after the timeout" 'grep -q "^web1: still running after 5 s; stopping it" "$WORK/stop.out"'
 wait $web1
 rc=$?
 check "web1's vireo exited 0" '[ $rc = 0 ]'
