@@ -51,6 +51,11 @@ vt_get() { # LOG KEY (as in lib/vhost-user.sh)
 	grep -ao "VT: $2=.*" "$1" | head -n1 | sed "s/^VT: $2=//" | tr -d '\r'
 }
 
+# The value of the last "VT: KEY=VALUE" line of guest_boot NAME's console ($WORK/NAME.console).
+vt_val() { # NAME KEY
+	sed -nE "s/^VT: $2=(.*)$/\\1/p" "$WORK/$1.console" | tr -d '\r' | tail -1
+}
+
 # SRC:DEST arguments for guest_initrd that put the host's socat (Debian's, with AF_VSOCK) and
 # the shared libraries ldd names into the initramfs at the same paths.
 guest_socat_files() {
