@@ -198,8 +198,10 @@ unsigned api_req_decode(struct api_req *req, const struct api_route *route, cons
 			return 400;
 		}
 		r = cfg_from_json_text(&req->cfg, body, len, err, sizeof(err));
-		if (r == 0)
+		if (r == 0) {
+			cfg_devices_defaults(&req->cfg); /* as `vireo run --config` does */
 			r = cfg_validate(&req->cfg, err, sizeof(err));
+		}
 		if (r < 0) {
 			api_req_error(req, 400, "%s: %s", route->name, err);
 			return 400;

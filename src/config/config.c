@@ -68,16 +68,16 @@ int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t err
 		uint64_t n;
 		if (!strcmp(k, "path")) {
 			if (!*v || d->path) {
-				snprintf(err, errlen, "--disk %s: path= must be given once, non-empty",
-					 val);
+				snprintf(err, errlen,
+					 "--disk %s: path= must be given once, non-empty", val);
 				r = -EINVAL;
 				break;
 			}
 			d->path = strdup(v);
 		} else if (!strcmp(k, "vhost-user") || !strcmp(k, "vhost_user")) {
 			if (!*v || d->vhost_user) {
-				snprintf(err, errlen, "--disk %s: vhost-user= must name a socket once",
-					 val);
+				snprintf(err, errlen,
+					 "--disk %s: vhost-user= must name a socket once", val);
 				r = -EINVAL;
 				break;
 			}
@@ -85,7 +85,8 @@ int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t err
 		} else if (!strcmp(k, "readonly") || !strcmp(k, "direct")) {
 			bool b;
 			if (parse_bool(v, &b) < 0) {
-				snprintf(err, errlen, "--disk %s: %s=%s: expected on or off", val, k, v);
+				snprintf(err, errlen, "--disk %s: %s=%s: expected on or off", val,
+					 k, v);
 				r = -EINVAL;
 				break;
 			}
@@ -95,24 +96,26 @@ int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t err
 				d->direct = b;
 		} else if (!strcmp(k, "serial")) {
 			if (strlen(v) > 20) {
-				snprintf(err, errlen, "--disk %s: serial is longer than 20 characters",
-					 val);
+				snprintf(err, errlen,
+					 "--disk %s: serial is longer than 20 characters", val);
 				r = -EINVAL;
 				break;
 			}
 			snprintf(d->serial, sizeof(d->serial), "%s", v);
 		} else if (!strcmp(k, "queues")) {
 			if (parse_uint(v, 1, 16, &n) < 0) {
-				snprintf(err, errlen, "--disk %s: queues=%s: expected 1..16", val, v);
+				snprintf(err, errlen, "--disk %s: queues=%s: expected 1..16", val,
+					 v);
 				r = -EINVAL;
 				break;
 			}
 			d->queues = (unsigned)n;
 		} else if (!strcmp(k, "queue_size")) {
 			if (parse_uint(v, 2, 1024, &n) < 0 || !IS_POW2(n)) {
-				snprintf(err, errlen,
-					 "--disk %s: queue_size=%s: expected a power of two, 2..1024",
-					 val, v);
+				snprintf(
+				    err, errlen,
+				    "--disk %s: queue_size=%s: expected a power of two, 2..1024",
+				    val, v);
 				r = -EINVAL;
 				break;
 			}
@@ -129,7 +132,8 @@ int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t err
 		r = -EINVAL;
 	}
 	if (r == 0 && d->path && d->vhost_user) {
-		snprintf(err, errlen, "--disk %s: path= and vhost-user= are mutually exclusive", val);
+		snprintf(err, errlen, "--disk %s: path= and vhost-user= are mutually exclusive",
+			 val);
 		r = -EINVAL;
 	}
 	if (r < 0) {
@@ -183,8 +187,7 @@ static int parse_rate(const char *k, const char *v, bool bytes, uint64_t *out)
 	return 0;
 }
 
-int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *err,
-		  size_t errlen)
+int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *err, size_t errlen)
 {
 	char *dup = strdup(val ? val : "");
 	char *save = NULL;
@@ -208,8 +211,8 @@ int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *
 		if (!strcmp(k, "tap") || !strcmp(k, "vhost-user") || !strcmp(k, "vhost_user")) {
 			char **dst = !strcmp(k, "tap") ? &n->tap : &n->vhost_user;
 			if (!*v || *dst) {
-				snprintf(err, errlen, "%s %s: %s= must be given once, non-empty", opt,
-					 val, k);
+				snprintf(err, errlen, "%s %s: %s= must be given once, non-empty",
+					 opt, val, k);
 				r = -EINVAL;
 				break;
 			}
@@ -226,8 +229,9 @@ int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *
 			n->mac_set = true;
 		} else if (!strcmp(k, "queues")) {
 			if (parse_uint(v, 1, NET_MAX_QUEUE_PAIRS, &u) < 0) {
-				snprintf(err, errlen, "%s %s: queues=%s: expected 1..%d queue pairs",
-					 opt, val, v, NET_MAX_QUEUE_PAIRS);
+				snprintf(err, errlen,
+					 "%s %s: queues=%s: expected 1..%d queue pairs", opt, val,
+					 v, NET_MAX_QUEUE_PAIRS);
 				r = -EINVAL;
 				break;
 			}
@@ -268,24 +272,33 @@ int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *
 		}
 	}
 	free(dup);
-	if (r == 0 && !n->tap && !n->vhost_user) {
-		snprintf(err, errlen, "%s %s: needs tap=NAME or vhost-user=SOCKET", opt, val);
-		r = -EINVAL;
-	}
-	if (r == 0 && n->tap && n->vhost_user) {
-		snprintf(err, errlen, "%s %s: tap= and vhost-user= are mutually exclusive", opt,
-			 val);
-		r = -EINVAL;
-	}
-	if (r == 0 && n->vhost_user && (n->rx_bps || n->rx_pps || n->tx_bps || n->tx_pps)) {
-		snprintf(err, errlen,
-			 "%s %s: rate limits apply to tap= (a vhost-user back-end moves the data)",
-			 opt, val);
-		r = -EINVAL;
+	if (r == 0) {
+		char what[256];
+		snprintf(what, sizeof(what), "%s %s", opt, val);
+		r = cfg_net_check(n, what, err, errlen);
 	}
 	if (r < 0)
 		cfg_net_fini(n);
 	return r;
+}
+
+int cfg_net_check(const struct net_config *n, const char *what, char *err, size_t errlen)
+{
+	if (!n->tap && !n->vhost_user) {
+		snprintf(err, errlen, "%s: needs tap=NAME or vhost-user=SOCKET", what);
+		return -EINVAL;
+	}
+	if (n->tap && n->vhost_user) {
+		snprintf(err, errlen, "%s: tap= and vhost-user= are mutually exclusive", what);
+		return -EINVAL;
+	}
+	if (n->vhost_user && (n->rx_bps || n->rx_pps || n->tx_bps || n->tx_pps)) {
+		snprintf(err, errlen,
+			 "%s: rate limits apply to tap= (a vhost-user back-end moves the data)",
+			 what);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* MemTotal from /proc/meminfo in bytes, 0 if unknown. */
@@ -332,7 +345,8 @@ int cfg_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS) {
-		snprintf(err, errlen, "--cpus %u: must be between 1 and %d", cfg->cpus, VM_MAX_CPUS);
+		snprintf(err, errlen, "--cpus %u: must be between 1 and %d", cfg->cpus,
+			 VM_MAX_CPUS);
 		return -EINVAL;
 	}
 	if (cfg->mem_size < VM_MIN_MEM) {
