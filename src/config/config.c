@@ -68,16 +68,16 @@ int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t err
 		uint64_t n;
 		if (!strcmp(k, "path")) {
 			if (!*v || d->path) {
-				snprintf(err, errlen,
-					 "--disk %s: path= must be given once, non-empty", val);
+				snprintf(err, errlen, "--disk %s: path= must be given once, non-empty",
+					 val);
 				r = -EINVAL;
 				break;
 			}
 			d->path = strdup(v);
 		} else if (!strcmp(k, "vhost-user") || !strcmp(k, "vhost_user")) {
 			if (!*v || d->vhost_user) {
-				snprintf(err, errlen,
-					 "--disk %s: vhost-user= must name a socket once", val);
+				snprintf(err, errlen, "--disk %s: vhost-user= must name a socket once",
+					 val);
 				r = -EINVAL;
 				break;
 			}
@@ -85,8 +85,7 @@ int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t err
 		} else if (!strcmp(k, "readonly") || !strcmp(k, "direct")) {
 			bool b;
 			if (parse_bool(v, &b) < 0) {
-				snprintf(err, errlen, "--disk %s: %s=%s: expected on or off", val,
-					 k, v);
+				snprintf(err, errlen, "--disk %s: %s=%s: expected on or off", val, k, v);
 				r = -EINVAL;
 				break;
 			}
@@ -96,26 +95,24 @@ int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t err
 				d->direct = b;
 		} else if (!strcmp(k, "serial")) {
 			if (strlen(v) > 20) {
-				snprintf(err, errlen,
-					 "--disk %s: serial is longer than 20 characters", val);
+				snprintf(err, errlen, "--disk %s: serial is longer than 20 characters",
+					 val);
 				r = -EINVAL;
 				break;
 			}
 			snprintf(d->serial, sizeof(d->serial), "%s", v);
 		} else if (!strcmp(k, "queues")) {
 			if (parse_uint(v, 1, 16, &n) < 0) {
-				snprintf(err, errlen, "--disk %s: queues=%s: expected 1..16", val,
-					 v);
+				snprintf(err, errlen, "--disk %s: queues=%s: expected 1..16", val, v);
 				r = -EINVAL;
 				break;
 			}
 			d->queues = (unsigned)n;
 		} else if (!strcmp(k, "queue_size")) {
 			if (parse_uint(v, 2, 1024, &n) < 0 || !IS_POW2(n)) {
-				snprintf(
-				    err, errlen,
-				    "--disk %s: queue_size=%s: expected a power of two, 2..1024",
-				    val, v);
+				snprintf(err, errlen,
+					 "--disk %s: queue_size=%s: expected a power of two, 2..1024",
+					 val, v);
 				r = -EINVAL;
 				break;
 			}
@@ -132,8 +129,7 @@ int cfg_parse_disk(const char *val, struct disk_config *d, char *err, size_t err
 		r = -EINVAL;
 	}
 	if (r == 0 && d->path && d->vhost_user) {
-		snprintf(err, errlen, "--disk %s: path= and vhost-user= are mutually exclusive",
-			 val);
+		snprintf(err, errlen, "--disk %s: path= and vhost-user= are mutually exclusive", val);
 		r = -EINVAL;
 	}
 	if (r < 0) {
@@ -187,7 +183,8 @@ static int parse_rate(const char *k, const char *v, bool bytes, uint64_t *out)
 	return 0;
 }
 
-int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *err, size_t errlen)
+int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *err,
+		  size_t errlen)
 {
 	char *dup = strdup(val ? val : "");
 	char *save = NULL;
@@ -211,8 +208,8 @@ int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *
 		if (!strcmp(k, "tap") || !strcmp(k, "vhost-user") || !strcmp(k, "vhost_user")) {
 			char **dst = !strcmp(k, "tap") ? &n->tap : &n->vhost_user;
 			if (!*v || *dst) {
-				snprintf(err, errlen, "%s %s: %s= must be given once, non-empty",
-					 opt, val, k);
+				snprintf(err, errlen, "%s %s: %s= must be given once, non-empty", opt,
+					 val, k);
 				r = -EINVAL;
 				break;
 			}
@@ -229,9 +226,8 @@ int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *
 			n->mac_set = true;
 		} else if (!strcmp(k, "queues")) {
 			if (parse_uint(v, 1, NET_MAX_QUEUE_PAIRS, &u) < 0) {
-				snprintf(err, errlen,
-					 "%s %s: queues=%s: expected 1..%d queue pairs", opt, val,
-					 v, NET_MAX_QUEUE_PAIRS);
+				snprintf(err, errlen, "%s %s: queues=%s: expected 1..%d queue pairs",
+					 opt, val, v, NET_MAX_QUEUE_PAIRS);
 				r = -EINVAL;
 				break;
 			}
@@ -345,8 +341,7 @@ int cfg_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS) {
-		snprintf(err, errlen, "--cpus %u: must be between 1 and %d", cfg->cpus,
-			 VM_MAX_CPUS);
+		snprintf(err, errlen, "--cpus %u: must be between 1 and %d", cfg->cpus, VM_MAX_CPUS);
 		return -EINVAL;
 	}
 	if (cfg->mem_size < VM_MIN_MEM) {
