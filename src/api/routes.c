@@ -90,8 +90,14 @@ void api_req_error(struct api_req *req, unsigned status, const char *fmt, ...)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
 	json_t *o = json_pack("{s:s}", "error", msg);
+	if (!o) { /* not UTF-8 (a parse error quoting the client's bytes): keep it ASCII */
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		o = json_pack("{s:s}", "error", msg);
+	}
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	if (o && !text) /* not UTF-8 */
+	if (o && !text)
 		text = strdup("{\"error\":\"(unprintable)\"}");
 	json_decref(o);
 	set_body(req, status, text);

@@ -402,3 +402,16 @@ TEST(api_devices_cross_field_rules)
 	api_req_fini(&req);
 #undef CREATE
 }
+
+/* A refusal quoting bytes that are not UTF-8 (jansson's parse error does) still has a body. */
+TEST(api_error_with_non_utf8_bytes_has_a_body)
+{
+	static const char body[] = "{\"eb\\b\\b?bb\\b?bbb\\\xd0\x9d\x9d\x9d"
+				   "b\\n\":81}";
+	struct api_req req;
+	CHECK_EQ(create(body, &req), 400);
+	REQUIRE(req.body != NULL);
+	CHECK(strstr(req.body, "vm.create: bad JSON") != NULL);
+	CHECK(!strchr(req.body, '\n'));
+	api_req_fini(&req);
+}
