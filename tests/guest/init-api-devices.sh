@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Guest side of tests/integration/96-api-devices-guest.sh (a VM made by vm.create with net,
 # rng, balloon, vsock and a virtio console): what Linux found, each device used once, then
-# the balloon: MemTotal before, and once vm.resize made the driver inflate (MemTotal fell by
-# at least 60 MiB; 120 s at most).
+# the balloon: MemTotal before, once vm.resize made the driver inflate 64 MiB (MemTotal fell
+# by 65536 kB), and once a second vm.resize to 0 gave it back (MemTotal as before); 240 s at
+# most for each.
 . /init-common.sh
 memtotal() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
 vt "virtio_ids=$(cat /sys/bus/virtio/devices/*/device | sort | tr '\n' ' ')"
@@ -22,12 +23,18 @@ vt "hwrng_bytes=$(dd if=/dev/hwrng bs=64 count=1 2>/dev/null | wc -c)"
 [ -c /dev/hvc0 ] && echo "hello from hvc0" >/dev/hvc0
 m0=$(memtotal)
 vt "memtotal0=$m0"
-i=0
-while [ $i -lt 240 ]; do
-	m=$(memtotal)
-	[ $((m0 - m)) -ge 61440 ] && break
-	sleep 0.5
-	i=$((i + 1))
-done
+# until MemTotal is DROP kB or more below m0 (MAX: at most that far below); 240 s at most
+wait_mem() { # min|max DROP
+	end=$(($(date +%s) + 240))
+	while [ "$(date +%s)" -lt $end ]; do
+		m=$(memtotal)
+		[ "$1" = min ] && [ $((m0 - m)) -ge "$2" ] && return 0
+		[ "$1" = max ] && [ $((m0 - m)) -le "$2" ] && return 0
+		sleep 0.5
+	done
+}
+wait_mem min 65536
 vt "memtotal_drop_kb=$((m0 - m))"
+wait_mem max 0
+vt "memtotal_back_kb=$((m0 - m))"
 vt_end
