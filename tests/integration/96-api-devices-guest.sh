@@ -12,8 +12,8 @@
 #     the guest wrote to /dev/hvc0;
 #   - vm.resize desired_balloon=64 MiB: vm.counters' balloon0 actual_bytes reaches 64 MiB and
 #     the guest's MemTotal falls by 64 MiB; vm.counters also counts the rng's bytes, the
-#     console's and the net device's traffic; vm.resize back to 0: actual_bytes 0 and the
-#     guest's MemTotal as before;
+#     console's and the net device's traffic; vm.resize back to 0: the guest's MemTotal as
+#     before;
 #   - the guest powers off (reboot -f): vireo exits 0.
 set -u
 export PATH=$PATH:/usr/sbin:/sbin # ip (the nested L1 runs with PATH=/bin)
@@ -120,9 +120,8 @@ if wait_vt memtotal0= 180; then
 	ge "vm.counters: net0 tx_frames" "$(jdev net0 tx_frames)" 1
 	ge "vm.counters: net0 rx_frames" "$(jdev net0 rx_frames)" 1
 	ge "vm.counters: vsock0 conns_total is there" "$(jdev vsock0 conns_total)" 0
+	# the guest ends once its MemTotal is back: what it saw is checked below
 	check_eq "vm.resize desired_balloon=0" "$(api PUT vm.resize '{"desired_balloon": 0}')" 204
-	balloon_actual 0
-	check_eq "vm.counters: balloon0 actual_bytes after deflating" "$actual" 0
 else
 	notok "no 'VT: memtotal0' from the guest"
 fi
