@@ -90,8 +90,14 @@ void api_req_error(struct api_req *req, unsigned status, const char *fmt, ...)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
 	json_t *o = json_pack("{s:s}", "error", msg);
+	if (!o) { /* not UTF-8 (a parse error quoting the client's bytes): keep it ASCII */
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		o = json_pack("{s:s}", "error", msg);
+	}
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	if (o && !text) /* not UTF-8 */
+	if (o && !text)
 		text = strdup("{\"error\":\"(unprintable)\"}");
 	json_decref(o);
 	set_body(req, status, text);
@@ -198,8 +204,10 @@ unsigned api_req_decode(struct api_req *req, const struct api_route *route, cons
 			return 400;
 		}
 		r = cfg_from_json_text(&req->cfg, body, len, err, sizeof(err));
-		if (r == 0)
+		if (r == 0) {
+			cfg_devices_defaults(&req->cfg); /* as `vireo run --config` does */
 			r = cfg_validate(&req->cfg, err, sizeof(err));
+		}
 		if (r < 0) {
 			api_req_error(req, 400, "%s: %s", route->name, err);
 			return 400;

@@ -268,24 +268,33 @@ int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *
 		}
 	}
 	free(dup);
-	if (r == 0 && !n->tap && !n->vhost_user) {
-		snprintf(err, errlen, "%s %s: needs tap=NAME or vhost-user=SOCKET", opt, val);
-		r = -EINVAL;
-	}
-	if (r == 0 && n->tap && n->vhost_user) {
-		snprintf(err, errlen, "%s %s: tap= and vhost-user= are mutually exclusive", opt,
-			 val);
-		r = -EINVAL;
-	}
-	if (r == 0 && n->vhost_user && (n->rx_bps || n->rx_pps || n->tx_bps || n->tx_pps)) {
-		snprintf(err, errlen,
-			 "%s %s: rate limits apply to tap= (a vhost-user back-end moves the data)",
-			 opt, val);
-		r = -EINVAL;
+	if (r == 0) {
+		char what[256];
+		snprintf(what, sizeof(what), "%s %s", opt, val);
+		r = cfg_net_check(n, what, err, errlen);
 	}
 	if (r < 0)
 		cfg_net_fini(n);
 	return r;
+}
+
+int cfg_net_check(const struct net_config *n, const char *what, char *err, size_t errlen)
+{
+	if (!n->tap && !n->vhost_user) {
+		snprintf(err, errlen, "%s: needs tap=NAME or vhost-user=SOCKET", what);
+		return -EINVAL;
+	}
+	if (n->tap && n->vhost_user) {
+		snprintf(err, errlen, "%s: tap= and vhost-user= are mutually exclusive", what);
+		return -EINVAL;
+	}
+	if (n->vhost_user && (n->rx_bps || n->rx_pps || n->tx_bps || n->tx_pps)) {
+		snprintf(err, errlen,
+			 "%s: rate limits apply to tap= (a vhost-user back-end moves the data)",
+			 what);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* MemTotal from /proc/meminfo in bytes, 0 if unknown. */

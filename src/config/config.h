@@ -38,6 +38,8 @@ struct disk_config {
 #define GPU_MAX_WIDTH 3840u
 #define GPU_MIN_HEIGHT 200u
 #define GPU_MAX_HEIGHT 2400u
+#define GPU_MIN_HOSTMEM (4ULL * MiB)
+#define GPU_MAX_HOSTMEM (64ULL * GiB)
 struct gpu_config {
 	bool enabled;
 	uint32_t width, height; /* the mode offered to the guest (default 1280x800) */
@@ -54,6 +56,7 @@ struct display_config {
 };
 
 /* --balloon: virtio-balloon (devices/virtio/balloon.h). */
+#define BALLOON_MAX_STATS_S 3600u
 struct balloon_config {
 	bool enabled;
 	uint64_t size;            /* initial balloon size in bytes (memory taken from the guest) */
@@ -77,6 +80,7 @@ struct vsock_config {
 };
 
 /* --rng: virtio-rng (devices/virtio/rng.h). */
+#define RNG_MAX_RATE (1024ULL * MiB)
 struct rng_config {
 	bool enabled;
 	uint64_t rate; /* bytes per second, 0 = unlimited */
@@ -149,6 +153,9 @@ int cfg_validate_devices(const struct vm_config *cfg, char *err, size_t errlen) 
 int cfg_parse_net(const char *opt, const char *val, struct net_config *n, char *err,
 		  size_t errlen) WUR;
 void cfg_net_fini(struct net_config *n);
+/* The rules between a net device's fields (a TAP or a vhost-user socket, rate limits only on a
+ * TAP), shared by cfg_parse_net and the JSON parser. `what` starts the message. */
+int cfg_net_check(const struct net_config *n, const char *what, char *err, size_t errlen) WUR;
 /* "52:54:00:12:34:56" -> 6 bytes; -EINVAL unless six hex pairs, unicast, not all zero. */
 int cfg_parse_mac(const char *s, uint8_t mac[6]) WUR;
 /* Cross-field checks and host limits (memory vs host RAM). One-line reason on error. */

@@ -12,8 +12,6 @@
 #define GPU_DEFAULT_WIDTH 1280u
 #define GPU_DEFAULT_HEIGHT 800u
 #define GPU_DEFAULT_HOSTMEM (256ULL * MiB)
-#define GPU_MIN_HOSTMEM (4ULL * MiB)
-#define GPU_MAX_HOSTMEM (64ULL * GiB)
 
 /* Split "k=v,k=v" in place; calls fn per pair. A token without '=' is an error. */
 typedef int (*kv_fn)(void *ctx, const char *opt, const char *all, const char *k, const char *v,

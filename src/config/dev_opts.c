@@ -79,7 +79,7 @@ static int balloon_kv(void *ctx, const char *k, const char *v, char *err, size_t
 	} else if (!strcmp(k, "stats")) {
 		if (need_value("balloon", k, v, err, errlen) < 0)
 			return -EINVAL;
-		if (parse_uint(v, 0, 3600, &n) < 0) {
+		if (parse_uint(v, 0, BALLOON_MAX_STATS_S, &n) < 0) {
 			snprintf(err, errlen, "--balloon stats=%s: expected seconds, 0..3600", v);
 			return -EINVAL;
 		}
@@ -230,7 +230,7 @@ static int rng_kv(void *ctx, const char *k, const char *v, char *err, size_t err
 	if (ok) {
 		memcpy(num, v, n);
 		num[n] = '\0';
-		ok = parse_size(num, &rc->rate) == 0 && rc->rate <= 1024 * MiB;
+		ok = parse_size(num, &rc->rate) == 0 && rc->rate <= RNG_MAX_RATE;
 	}
 	if (!ok) {
 		snprintf(err, errlen,

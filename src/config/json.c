@@ -5,8 +5,10 @@
  * walker parses (strictly: unknown keys, wrong types, out-of-range values are errors) and
  * emits. Objects that need cross-field checks have a `check` that runs after their fields.
  *
- * Adding a device: put its fields in struct vm_config (config.h), add a table for its JSON
- * object here and one row in vmconfig_fields[] (the placeholders below say where).
+ * The walker and the machine-level objects are here; the devices' objects (net, rng, balloon,
+ * vsock, console, gpu, display) are in json_devices.c. Adding a device: put its fields in
+ * struct vm_config (config.h), a table for its JSON object in json_devices.c and one row in
+ * vmconfig_fields[] below.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,66 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 #include "config/json.h"
-
-enum jf_kind {
-	JF_STR,	   /* char * (strdup'd), or an inline char[size] when size != 0 */
-	JF_BOOL,   /* bool */
-	JF_UINT,   /* unsigned integer of `size` bytes (4 or 8) in [min, max] */
-	JF_OBJ,	   /* nested object whose fields (sub) use the same base */
-	JF_CUSTOM, /* parse/emit callbacks; parse NULL: the object's check handles it */
-};
-
-#define JF_REQUIRED 1u /* must be present */
-#define JF_NONEMPTY 2u /* JF_STR: not "" */
-#define JF_POW2 4u     /* JF_UINT: a power of two */
-
-struct jfield;
-/* v is never NULL or JSON null here. */
-typedef int (*jf_parse_fn)(const json_t *v, void *base, const char *path, char *err, size_t errlen);
-/* Add key to obj when there is something to say. */
-typedef void (*jf_emit_fn)(json_t *obj, const char *key, const void *base);
-/* After an object's fields were parsed: cross-field rules. obj is the JSON object. */
-typedef int (*jf_check_fn)(const json_t *obj, void *base, const char *path, char *err,
-			   size_t errlen);
-
-struct jfield {
-	const char *key;
-	enum jf_kind kind;
-	size_t off;
-	unsigned size;
-	uint64_t min, max;
-	unsigned flags;
-	const struct jfield *sub; /* JF_OBJ */
-	jf_check_fn check;	  /* JF_OBJ */
-	jf_parse_fn parse;	  /* JF_CUSTOM */
-	jf_emit_fn emit;	  /* JF_CUSTOM */
-};
-
-#define MSZ(type, member) ((unsigned)sizeof(((type *)0)->member))
-#define F_STR(k, type, m, fl)                                                                      \
-	{                                                                                          \
-		.key = k, .kind = JF_STR, .off = offsetof(type, m), .flags = fl                    \
-	}
-#define F_BOOL(k, type, m)                                                                         \
-	{                                                                                          \
-		.key = k, .kind = JF_BOOL, .off = offsetof(type, m)                                \
-	}
-#define F_UINT(k, type, m, lo, hi, fl)                                                             \
-	{                                                                                          \
-		.key = k, .kind = JF_UINT, .off = offsetof(type, m), .size = MSZ(type, m),         \
-		.min = lo, .max = hi, .flags = fl                                                  \
-	}
-#define F_OBJ(k, subtbl, chk, fl)                                                                  \
-	{                                                                                          \
-		.key = k, .kind = JF_OBJ, .sub = subtbl, .check = chk, .flags = fl                 \
-	}
-#define F_CUSTOM(k, p, e, fl)                                                                      \
-	{                                                                                          \
-		.key = k, .kind = JF_CUSTOM, .parse = p, .emit = e, .flags = fl                    \
-	}
+#include "config/json_int.h"
 
 /* A JSON key made safe for a one-line message (no control bytes, bounded). */
-static void key_print(char *out, size_t outlen, const char *key)
+void jf_key_print(char *out, size_t outlen, const char *key)
 {
 	size_t n = 0;
 	for (const unsigned char *p = (const unsigned char *)key; *p && n + 4 < outlen; p++)
@@ -85,10 +31,10 @@ static void key_print(char *out, size_t outlen, const char *key)
 		out[n] = '\0';
 }
 
-static void path_join(char *out, size_t outlen, const char *path, const char *key)
+void jf_path_join(char *out, size_t outlen, const char *path, const char *key)
 {
 	char k[48];
-	key_print(k, sizeof(k), key);
+	jf_key_print(k, sizeof(k), key);
 	if (*path)
 		snprintf(out, outlen, "%s.%s", path, k);
 	else
@@ -116,20 +62,17 @@ static const char *type_name(const json_t *v)
 	}
 }
 
-static int type_error(const char *path, const char *want, const json_t *v, char *err, size_t errlen)
+int jf_type_error(const char *path, const char *want, const json_t *v, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s: expected %s, got %s", path, want, type_name(v));
 	return -EINVAL;
 }
 
-static int parse_obj(const json_t *obj, const struct jfield *tbl, void *base, const char *path,
-		     jf_check_fn check, char *err, size_t errlen);
-
-static int set_string(const json_t *v, const struct jfield *f, void *base, const char *path,
-		      char *err, size_t errlen)
+int jf_set_string(const json_t *v, const struct jfield *f, void *base, const char *path, char *err,
+		  size_t errlen)
 {
 	if (!json_is_string(v))
-		return type_error(path, "a string", v, err, errlen);
+		return jf_type_error(path, "a string", v, err, errlen);
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
 	if (strlen(s) != len) {
@@ -163,7 +106,7 @@ static int set_uint(const json_t *v, const struct jfield *f, void *base, const c
 		    char *err, size_t errlen)
 {
 	if (!json_is_integer(v))
-		return type_error(path, "an integer", v, err, errlen);
+		return jf_type_error(path, "an integer", v, err, errlen);
 	json_int_t n = json_integer_value(v);
 	if (n < 0 || (uint64_t)n < f->min || (uint64_t)n > f->max ||
 	    ((f->flags & JF_POW2) && !IS_POW2((uint64_t)n))) {
@@ -185,16 +128,16 @@ static int parse_field(const json_t *v, const struct jfield *f, void *base, cons
 {
 	switch (f->kind) {
 	case JF_STR:
-		return set_string(v, f, base, path, err, errlen);
+		return jf_set_string(v, f, base, path, err, errlen);
 	case JF_BOOL:
 		if (!json_is_boolean(v))
-			return type_error(path, "a boolean", v, err, errlen);
+			return jf_type_error(path, "a boolean", v, err, errlen);
 		*(bool *)((char *)base + f->off) = json_is_true(v);
 		return 0;
 	case JF_UINT:
 		return set_uint(v, f, base, path, err, errlen);
 	case JF_OBJ:
-		return parse_obj(v, f->sub, base, path, f->check, err, errlen);
+		return jf_parse_obj(v, f->sub, base, path, f->check, err, errlen);
 	case JF_CUSTOM:
 		return f->parse ? f->parse(v, base, path, err, errlen) : 0;
 	}
@@ -209,8 +152,8 @@ static const struct jfield *find_field(const struct jfield *tbl, const char *key
 	return NULL;
 }
 
-static int parse_obj(const json_t *obj, const struct jfield *tbl, void *base, const char *path,
-		     jf_check_fn check, char *err, size_t errlen)
+int jf_parse_obj(const json_t *obj, const struct jfield *tbl, void *base, const char *path,
+		 jf_check_fn check, char *err, size_t errlen)
 {
 	const char *key;
 	const json_t *v;
@@ -218,11 +161,11 @@ static int parse_obj(const json_t *obj, const struct jfield *tbl, void *base, co
 	int r;
 
 	if (!json_is_object(obj))
-		return type_error(*path ? path : "VmConfig", "an object", obj, err, errlen);
+		return jf_type_error(*path ? path : "VmConfig", "an object", obj, err, errlen);
 	json_object_foreach((json_t *)obj, key, v)
 	{
 		const struct jfield *f = find_field(tbl, key);
-		path_join(sub, sizeof(sub), path, key);
+		jf_path_join(sub, sizeof(sub), path, key);
 		if (!f) {
 			snprintf(err, errlen, "%s: unknown field", sub);
 			return -EINVAL;
@@ -235,15 +178,13 @@ static int parse_obj(const json_t *obj, const struct jfield *tbl, void *base, co
 	for (const struct jfield *f = tbl; f->key; f++) {
 		const json_t *x = json_object_get(obj, f->key);
 		if ((f->flags & JF_REQUIRED) && (!x || json_is_null(x))) {
-			path_join(sub, sizeof(sub), path, f->key);
+			jf_path_join(sub, sizeof(sub), path, f->key);
 			snprintf(err, errlen, "%s: missing", sub);
 			return -EINVAL;
 		}
 	}
 	return check ? check(obj, base, path, err, errlen) : 0;
 }
-
-static json_t *emit_obj(const struct jfield *tbl, const void *base);
 
 static void emit_field(json_t *o, const struct jfield *f, const void *base)
 {
@@ -258,15 +199,18 @@ static void emit_field(json_t *o, const struct jfield *f, const void *base)
 			v = json_string(*(char *const *)(const void *)p); /* NULL if not UTF-8 */
 		break;
 	case JF_BOOL:
-		v = json_boolean(*(const bool *)(const void *)p);
+		if (*(const bool *)(const void *)p || !(f->flags & JF_OMIT0))
+			v = json_boolean(*(const bool *)(const void *)p);
 		break;
-	case JF_UINT:
-		v = json_integer(f->size == sizeof(uint64_t)
-				     ? (json_int_t) * (const uint64_t *)(const void *)p
-				     : (json_int_t) * (const unsigned *)(const void *)p);
+	case JF_UINT: {
+		uint64_t n = f->size == sizeof(uint64_t) ? *(const uint64_t *)(const void *)p
+							 : *(const unsigned *)(const void *)p;
+		if (n || !(f->flags & JF_OMIT0))
+			v = json_integer((json_int_t)n);
 		break;
+	}
 	case JF_OBJ:
-		v = emit_obj(f->sub, base);
+		v = jf_emit_obj(f->sub, base);
 		break;
 	case JF_CUSTOM:
 		if (f->emit)
@@ -277,7 +221,7 @@ static void emit_field(json_t *o, const struct jfield *f, const void *base)
 		json_object_set_new(o, f->key, v);
 }
 
-static json_t *emit_obj(const struct jfield *tbl, const void *base)
+json_t *jf_emit_obj(const struct jfield *tbl, const void *base)
 {
 	json_t *o = json_object();
 	if (!o)
@@ -320,7 +264,7 @@ static int parse_max_vcpus(const json_t *v, void *base, const char *path, char *
 {
 	(void)base;
 	if (!json_is_integer(v))
-		return type_error(path, "an integer", v, err, errlen);
+		return jf_type_error(path, "an integer", v, err, errlen);
 	return 0;
 }
 
@@ -368,27 +312,61 @@ static int memory_check(const json_t *obj, void *base, const char *path, char *e
 
 /* ---- disks ---- */
 
-/* vhost_user (bool) and vhost_socket are parsed together by disk_check. */
-static void emit_vhost_user(json_t *o, const char *key, const void *base)
+/* vhost_user (bool) and vhost_socket are parsed together by jf_vhost_user (from a check). */
+int jf_vhost_user(const json_t *obj, char **dst, const char *path, char *err, size_t errlen)
 {
-	json_object_set_new(o, key, json_boolean(((const struct disk_config *)base)->vhost_user));
+	const json_t *vu = json_object_get(obj, "vhost_user");
+	const json_t *vs = json_object_get(obj, "vhost_socket");
+	char sub[160];
+
+	if (vu && !json_is_null(vu) && !json_is_boolean(vu)) {
+		jf_path_join(sub, sizeof(sub), path, "vhost_user");
+		return jf_type_error(sub, "a boolean", vu, err, errlen);
+	}
+	if (vs && !json_is_null(vs)) {
+		jf_path_join(sub, sizeof(sub), path, "vhost_socket");
+		if (!json_is_string(vs))
+			return jf_type_error(sub, "a string", vs, err, errlen);
+		if (!json_is_true(vu)) {
+			snprintf(err, errlen, "%s: vhost_socket needs vhost_user: true", path);
+			return -EINVAL;
+		}
+		struct holder {
+			char *s;
+		} h = {*dst};
+		const struct jfield f = F_STR("vhost_socket", struct holder, s, JF_NONEMPTY);
+		int r = jf_set_string(vs, &f, &h, sub, err, errlen);
+		*dst = h.s;
+		return r;
+	}
+	if (json_is_true(vu)) {
+		snprintf(err, errlen, "%s: vhost_user needs vhost_socket", path);
+		return -EINVAL;
+	}
+	return 0;
 }
 
-static void emit_vhost_socket(json_t *o, const char *key, const void *base)
+void jf_emit_vhost(json_t *o, const char *socket)
 {
-	const struct disk_config *d = base;
-	if (d->vhost_user)
-		json_object_set_new(o, key, json_string(d->vhost_user));
+	json_object_set_new(o, "vhost_user", json_boolean(socket != NULL));
+	if (socket)
+		json_object_set_new(o, "vhost_socket", json_string(socket));
+}
+
+static void emit_disk_vhost(json_t *o, const char *key, const void *base)
+{
+	(void)key;
+	jf_emit_vhost(o, ((const struct disk_config *)base)->vhost_user);
 }
 
 static const struct jfield disk_fields[] = {
     F_STR("path", struct disk_config, path, JF_NONEMPTY),
-    F_BOOL("readonly", struct disk_config, readonly),
-    F_BOOL("direct", struct disk_config, direct),
+    F_BOOL("readonly", struct disk_config, readonly, 0),
+    F_BOOL("direct", struct disk_config, direct, 0),
     F_UINT("num_queues", struct disk_config, queues, 1, 16, 0),
     F_UINT("queue_size", struct disk_config, queue_size, 2, 1024, JF_POW2),
-    F_CUSTOM("vhost_user", NULL, emit_vhost_user, 0),
-    F_CUSTOM("vhost_socket", NULL, emit_vhost_socket, 0),
+    F_CUSTOM("vhost_user", NULL, emit_disk_vhost, 0),
+    F_CUSTOM("vhost_socket", NULL, NULL, 0),
     {.key = "serial",
      .kind = JF_STR,
      .off = offsetof(struct disk_config, serial),
@@ -399,31 +377,9 @@ static const struct jfield disk_fields[] = {
 static int disk_check(const json_t *obj, void *base, const char *path, char *err, size_t errlen)
 {
 	struct disk_config *d = base;
-	const json_t *vu = json_object_get(obj, "vhost_user");
-	const json_t *vs = json_object_get(obj, "vhost_socket");
-	char sub[160];
-
-	if (vu && !json_is_null(vu) && !json_is_boolean(vu)) {
-		path_join(sub, sizeof(sub), path, "vhost_user");
-		return type_error(sub, "a boolean", vu, err, errlen);
-	}
-	if (vs && !json_is_null(vs)) {
-		path_join(sub, sizeof(sub), path, "vhost_socket");
-		if (!json_is_string(vs))
-			return type_error(sub, "a string", vs, err, errlen);
-		if (!json_is_true(vu)) {
-			snprintf(err, errlen, "%s: vhost_socket needs vhost_user: true", path);
-			return -EINVAL;
-		}
-		const struct jfield f =
-		    F_STR("vhost_socket", struct disk_config, vhost_user, JF_NONEMPTY);
-		int r = set_string(vs, &f, d, sub, err, errlen);
-		if (r < 0)
-			return r;
-	} else if (json_is_true(vu)) {
-		snprintf(err, errlen, "%s: vhost_user needs vhost_socket", path);
-		return -EINVAL;
-	}
+	int r = jf_vhost_user(obj, &d->vhost_user, path, err, errlen);
+	if (r < 0)
+		return r;
 	if (!d->path == !d->vhost_user) {
 		snprintf(err, errlen, "%s: give exactly one of path and vhost_socket", path);
 		return -EINVAL;
@@ -446,7 +402,7 @@ static int parse_disks(const json_t *v, void *base, const char *path, char *err,
 	char sub[160];
 
 	if (!json_is_array(v))
-		return type_error(path, "an array", v, err, errlen);
+		return jf_type_error(path, "an array", v, err, errlen);
 	if (json_array_size(v) > VM_MAX_DISKS) {
 		snprintf(err, errlen, "%s: at most %d disks", path, VM_MAX_DISKS);
 		return -EINVAL;
@@ -461,7 +417,7 @@ static int parse_disks(const json_t *v, void *base, const char *path, char *err,
 		struct disk_config *d = &cfg->disks[cfg->nr_disks];
 		disk_defaults(d);
 		cfg->nr_disks++; /* owned by cfg from here on, also on error */
-		int r = parse_obj(item, disk_fields, d, sub, disk_check, err, errlen);
+		int r = jf_parse_obj(item, disk_fields, d, sub, disk_check, err, errlen);
 		if (r < 0)
 			return r;
 	}
@@ -475,84 +431,39 @@ static void emit_disks(json_t *o, const char *key, const void *base)
 	if (!a)
 		return;
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
-		json_array_append_new(a, emit_obj(disk_fields, &cfg->disks[i]));
+		json_array_append_new(a, jf_emit_obj(disk_fields, &cfg->disks[i]));
 	json_object_set_new(o, key, a);
 }
 
 /* ---- serial (COM1) and debug_console (the firmware log port) ---- */
 
-/* Cloud Hypervisor's ConsoleMode names for what vireo's chardev does. */
-static const struct {
-	const char *name;
-	enum serial_mode mode;
-} serial_modes[] = {
-    {"Off", SERIAL_NONE},
-    {"Null", SERIAL_NONE},
-    {"Tty", SERIAL_STDIO},
-    {"File", SERIAL_FILE},
-};
-
+/* serial: the COM1 UART, in Cloud Hypervisor's ConsoleConfig shape (jf_chardev_parse). */
 static int serial_check(const json_t *obj, void *base, const char *path, char *err, size_t errlen)
 {
 	struct vm_config *cfg = base;
-	const json_t *m = json_object_get(obj, "mode");
-	const json_t *f = json_object_get(obj, "file");
-	char sub[160];
-
-	path_join(sub, sizeof(sub), path, "mode");
-	if (!json_is_string(m))
-		return type_error(sub, "a string", m, err, errlen);
-	const char *name = json_string_value(m);
-	size_t i;
-	for (i = 0; i < ARRAY_SIZE(serial_modes); i++)
-		if (!strcmp(name, serial_modes[i].name))
-			break;
-	if (i == ARRAY_SIZE(serial_modes)) {
-		char k[48];
-		key_print(k, sizeof(k), name);
-		snprintf(err, errlen, "%s: '%s' is not supported (Off, Null, Tty or File)", sub, k);
-		return -EINVAL;
-	}
-	cfg->serial = serial_modes[i].mode;
-	path_join(sub, sizeof(sub), path, "file");
-	if (cfg->serial == SERIAL_FILE) {
-		const struct jfield ff = F_STR("file", struct vm_config, serial_path, JF_NONEMPTY);
-		if (!f || json_is_null(f)) {
-			snprintf(err, errlen, "%s: mode File needs file", path);
-			return -EINVAL;
-		}
-		return set_string(f, &ff, cfg, sub, err, errlen);
-	}
-	if (f && !json_is_null(f)) {
-		snprintf(err, errlen, "%s: file is only for mode File", path);
-		return -EINVAL;
-	}
-	free(cfg->serial_path);
-	cfg->serial_path = NULL;
-	return 0;
+	cfg->serial_given = true; /* as --serial: a virtio console on Tty does not take stdin */
+	return jf_chardev_parse(obj, path, &cfg->serial, &cfg->serial_path, err, errlen);
 }
 
-static void emit_serial_mode(json_t *o, const char *key, const void *base)
+static void emit_serial(json_t *o, const char *key, const void *base)
 {
 	const struct vm_config *cfg = base;
-	const char *name = cfg->serial == SERIAL_STDIO	? "Tty"
-			   : cfg->serial == SERIAL_FILE ? "File"
-							: "Null";
-	json_object_set_new(o, key, json_string(name));
-}
-
-static void emit_serial_file(json_t *o, const char *key, const void *base)
-{
-	const struct vm_config *cfg = base;
-	if (cfg->serial == SERIAL_FILE && cfg->serial_path)
-		json_object_set_new(o, key, json_string(cfg->serial_path));
+	json_t *v = jf_chardev_emit(cfg->serial, cfg->serial_path);
+	if (v)
+		json_object_set_new(o, key, v);
 }
 
 static const struct jfield serial_fields[] = {
-    F_CUSTOM("mode", NULL, emit_serial_mode, JF_REQUIRED),
-    F_CUSTOM("file", NULL, emit_serial_file, 0),
+    F_CUSTOM("mode", NULL, NULL, JF_REQUIRED),
+    F_CUSTOM("file", NULL, NULL, 0),
+    F_CUSTOM("socket", NULL, NULL, 0),
     {.key = NULL},
 };
+
+static int parse_serial(const json_t *v, void *base, const char *path, char *err, size_t errlen)
+{
+	return jf_parse_obj(v, serial_fields, base, path, serial_check, err, errlen);
+}
 
 #define DEBUGCON_PORT 0x402 /* src/firmware/debugcon.c: SeaBIOS' debug port */
 
@@ -564,9 +475,9 @@ static int debugcon_check(const json_t *obj, void *base, const char *path, char 
 	const json_t *io = json_object_get(obj, "iobase");
 	char sub[160];
 
-	path_join(sub, sizeof(sub), path, "mode");
+	jf_path_join(sub, sizeof(sub), path, "mode");
 	if (!json_is_string(m))
-		return type_error(sub, "a string", m, err, errlen);
+		return jf_type_error(sub, "a string", m, err, errlen);
 	if (io && !json_is_null(io) &&
 	    (!json_is_integer(io) || json_integer_value(io) != DEBUGCON_PORT)) {
 		snprintf(err, errlen, "%s.iobase: only %d (0x402) is supported", path,
@@ -592,8 +503,8 @@ static int debugcon_check(const json_t *obj, void *base, const char *path, char 
 		return -EINVAL;
 	}
 	const struct jfield ff = F_STR("file", struct vm_config, firmware_log, JF_NONEMPTY);
-	path_join(sub, sizeof(sub), path, "file");
-	return set_string(f, &ff, cfg, sub, err, errlen);
+	jf_path_join(sub, sizeof(sub), path, "file");
+	return jf_set_string(f, &ff, cfg, sub, err, errlen);
 }
 
 static void emit_debugcon(json_t *o, const char *key, const void *base)
@@ -616,56 +527,7 @@ static const struct jfield debugcon_fields[] = {
 
 static int parse_debugcon(const json_t *v, void *base, const char *path, char *err, size_t errlen)
 {
-	return parse_obj(v, debugcon_fields, base, path, debugcon_check, err, errlen);
-}
-
-/* ---- devices not in this build yet ----
- * Cloud Hypervisor's VmConfig has them; vireo accepts the "nothing configured" forms so a
- * round trip of vm.info works, and refuses anything else by name. A device that lands replaces
- * its row with a real table. */
-
-static int parse_empty_array(const json_t *v, void *base, const char *path, char *err,
-			     size_t errlen)
-{
-	(void)base;
-	if (!json_is_array(v))
-		return type_error(path, "an array", v, err, errlen);
-	if (json_array_size(v)) {
-		snprintf(err, errlen, "%s: this device is not available in this build", path);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int parse_unavailable(const json_t *v, void *base, const char *path, char *err,
-			     size_t errlen)
-{
-	(void)v;
-	(void)base;
-	snprintf(err, errlen, "%s: this device is not available in this build", path);
-	return -EINVAL;
-}
-
-/* virtio-console: only "no console" for now. */
-static int parse_console(const json_t *v, void *base, const char *path, char *err, size_t errlen)
-{
-	const json_t *m = json_object_get(v, "mode");
-	(void)base;
-	if (!json_is_object(v))
-		return type_error(path, "an object", v, err, errlen);
-	if (json_object_size(v) != 1 || !json_is_string(m) ||
-	    (strcmp(json_string_value(m), "Off") && strcmp(json_string_value(m), "Null"))) {
-		snprintf(err, errlen,
-			 "%s: virtio-console is not available in this build (only mode Off)", path);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void emit_console(json_t *o, const char *key, const void *base)
-{
-	(void)base;
-	json_object_set_new(o, key, json_pack("{s:s}", "mode", "Off"));
+	return jf_parse_obj(v, debugcon_fields, base, path, debugcon_check, err, errlen);
 }
 
 /* ---- VmConfig ---- */
@@ -675,14 +537,17 @@ static const struct jfield vmconfig_fields[] = {
     F_OBJ("cpus", cpus_fields, cpus_check, 0),
     F_OBJ("memory", memory_fields, memory_check, 0),
     F_CUSTOM("disks", parse_disks, emit_disks, 0),
-    F_OBJ("serial", serial_fields, serial_check, 0),
+    F_CUSTOM("net", jdev_parse_net, jdev_emit_net, 0),
+    F_CUSTOM("rng", jdev_parse_rng, jdev_emit_rng, 0),
+    F_CUSTOM("balloon", jdev_parse_balloon, jdev_emit_balloon, 0),
+    F_CUSTOM("vsock", jdev_parse_vsock, jdev_emit_vsock, 0),
+    F_CUSTOM("serial", parse_serial, emit_serial, 0),
+    F_CUSTOM("console", jdev_parse_console, jdev_emit_console, 0),
     F_CUSTOM("debug_console", parse_debugcon, emit_debugcon, 0),
-    /* placeholders, see above */
-    F_CUSTOM("net", parse_empty_array, NULL, 0),
-    F_CUSTOM("rng", parse_unavailable, NULL, 0),
-    F_CUSTOM("balloon", parse_unavailable, NULL, 0),
-    F_CUSTOM("vsock", parse_unavailable, NULL, 0),
-    F_CUSTOM("console", parse_console, emit_console, 0),
+    /* vireo extensions (no such device in Cloud Hypervisor) */
+    F_CUSTOM("gpu", jdev_parse_gpu, jdev_emit_gpu, 0),
+    F_BOOL("input", struct vm_config, input, JF_OMIT0),
+    F_CUSTOM("display", jdev_parse_display, jdev_emit_display, 0),
     {.key = NULL},
 };
 
@@ -696,7 +561,7 @@ void cfg_json_syntax_error(char *err, size_t errlen, const json_error_t *je)
 
 int cfg_from_json(struct vm_config *cfg, const json_t *root, char *err, size_t errlen)
 {
-	return parse_obj(root, vmconfig_fields, cfg, "", NULL, err, errlen);
+	return jf_parse_obj(root, vmconfig_fields, cfg, "", NULL, err, errlen);
 }
 
 int cfg_from_json_text(struct vm_config *cfg, const char *buf, size_t len, char *err, size_t errlen)
@@ -738,5 +603,5 @@ int cfg_load_file(struct vm_config *cfg, const char *path, char *err, size_t err
 
 json_t *cfg_to_json(const struct vm_config *cfg)
 {
-	return emit_obj(vmconfig_fields, cfg);
+	return jf_emit_obj(vmconfig_fields, cfg);
 }

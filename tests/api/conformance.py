@@ -149,8 +149,18 @@ bad = [
     ("memory below 2 MiB", dict(vm, memory={"size": 4096})),
     ("queue_size not a power of two", dict(vm, disks=[{"path": disk, "queue_size": 100}])),
     ("17 disks", dict(vm, disks=[{"path": disk}] * 17)),
-    ("serial mode Pty", dict(vm, serial={"mode": "Pty"})),
-    ("a net device (not in this build)", dict(vm, net=[{"tap": "tap0"}])),
+    ("serial mode Vt100", dict(vm, serial={"mode": "Vt100"})),
+    ("net ip (vireo leaves the TAP to the host)",
+     dict(vm, net=[{"tap": "tap0", "ip": "192.168.249.1"}])),
+    ("net num_queues odd (a queue pair is two)", dict(vm, net=[{"tap": "tap0", "num_queues": 3}])),
+    ("net one_time_burst", dict(vm, net=[{"tap": "tap0", "rate_limiter_config": {
+        "bandwidth": {"size": 1000, "refill_time": 1000, "one_time_burst": 10}}}])),
+    ("rng src other than /dev/urandom", dict(vm, rng={"src": "/dev/random"})),
+    ("balloon without size", dict(vm, balloon={"deflate_on_oom": True})),
+    ("vsock cid 2 (the host's)", dict(vm, vsock={"cid": 2, "socket": "/tmp/v.sock"})),
+    ("console mode Vga", dict(vm, console={"mode": "Vga"})),
+    ("gpu width 100", dict(vm, gpu={"width": 100})),
+    ("display vnc port 70000", dict(vm, display={"vnc": {"port": 70000}})),
 ]
 for what, body in bad:
     call("PUT", "vm.create", 400, body=body, what=what)
@@ -167,6 +177,31 @@ call("PUT", "vm.create", 400, body=dict(vm, disks=[{"path": "/nonexistent.img"}]
 call_big("vm.create", 413, dict(vm, payload={"kernel": SPIN, "cmdline": "x" * 70000}),
          "body over 64 KiB")
 t.ok(spec.valid("VmConfig", vm), "spec: VmConfig schema accepts the good config")
+
+# ---- every device in one VmConfig: accepted, and vm.info gives it back as the spec says ----
+devs = dict(vm,
+            net=[{"tap": "vireo-absent0", "mac": "52:54:00:12:34:56", "num_queues": 4,
+                  "queue_size": 512, "mtu": 1500, "vhost_user": False,
+                  "rate_limiter_config": {"bandwidth": {"size": 1048576, "refill_time": 1000}}},
+                 {"vhost_user": True, "vhost_socket": os.path.join(RUN, "n.sock"),
+                  "num_queues": 2, "queue_size": 256}],
+            rng={"src": "/dev/urandom",
+                 "rate_limiter_config": {"bandwidth": {"size": 65536, "refill_time": 1000}}},
+            balloon={"size": 16 << 20, "deflate_on_oom": True, "free_page_reporting": True,
+                     "stats_polling_interval_s": 5},
+            vsock={"cid": 3, "socket": os.path.join(RUN, "v.sock")},
+            console={"mode": "File", "file": os.path.join(WORK, "hvc0.log")},
+            gpu={"width": 1024, "height": 768, "max_hostmem": 64 << 20}, input=True,
+            display={"vnc": {"address": "127.0.0.1", "port": 0},
+                     "screenshot": os.path.join(WORK, "shot.png")})
+t.ok(spec.valid("VmConfig", devs), "spec: VmConfig schema accepts every device")
+call("PUT", "vm.create", 204, body=devs, what="every device")
+r = call("GET", "vm.info", 200)
+got = r.json()["config"]
+t.ok(spec.valid("VmConfig", got), "spec: vm.info's config with every device is a valid VmConfig")
+for key in ["net", "rng", "balloon", "vsock", "console", "gpu", "input", "display"]:
+    t.eq(got.get(key), devs[key], "vm.info: %s comes back as it was sent" % key)
+call("PUT", "vm.delete", 204)
 
 # ---- a config the VMM accepts but cannot boot ----
 call("PUT", "vm.create", 204, body=dict(vm, payload={"kernel": text_kernel}))

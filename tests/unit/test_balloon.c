@@ -130,6 +130,11 @@ TEST(balloon_inflate_releases_named_pages)
 	CHECK_EQ(info.deflated_bytes, PG);
 	CHECK_EQ(info.actual_bytes, 3 * PG);
 	CHECK_EQ(info.target_bytes, 8 << 20);
+	/* vm.counters says the same */
+	CHECK_EQ(vqd_counter(t->dev, "actual_bytes"), 3 * PG);
+	CHECK_EQ(vqd_counter(t->dev, "target_bytes"), 8 << 20);
+	CHECK_EQ(vqd_counter(t->dev, "inflated_bytes"), 4 * PG);
+	CHECK_EQ(vqd_counter(t->dev, "deflated_bytes"), PG);
 	CHECK(!needs_reset(t));
 	virtio_dev_destroy(t->dev);
 }

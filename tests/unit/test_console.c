@@ -160,6 +160,8 @@ TEST(console_output_to_file_and_emergency_write)
 	int fd = open(t->path, O_RDONLY);
 	CHECK_EQ(read(fd, buf, sizeof(buf) - 1), 13);
 	CHECK_STR(buf, "hello world\n!");
+	CHECK_EQ(vqd_counter(t->dev, "tx_bytes"), 12); /* vm.counters: the transmit queue's */
+	CHECK_EQ(vqd_counter(t->dev, "rx_bytes"), 0);
 	close(fd);
 	tcon_free(t);
 }

@@ -328,6 +328,8 @@ TEST(gpu_transfer_scanout_flush_show_pixels)
 	CHECK_EQ(buf[5 * w + 30] & 0xffffff, pix(30, 5));
 	free(buf);
 
+	CHECK(vqd_counter(t->dev, "hostmem_bytes") >= (uint64_t)w * h * 4); /* vm.counters */
+	CHECK_EQ(vqd_counter(t->dev, "hostmem_bytes"), vgpu_hostmem_used(t->dev));
 	/* Unref of the scanout's resource turns the scanout off: the display falls back. */
 	CHECK_EQ(unref(t, 7), OK);
 	display_size(t->display, &dw, &dh);

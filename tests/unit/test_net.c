@@ -209,6 +209,9 @@ TEST(net_tx_frame_reaches_port)
 	vnet_get_stats(t->dev, 0, &st);
 	CHECK_EQ(st.tx_packets, 2);
 	CHECK_EQ(st.tx_bytes, 1560);
+	CHECK_EQ(vqd_counter(t->dev, "tx_frames"), 2); /* vm.counters, Cloud Hypervisor's names */
+	CHECK_EQ(vqd_counter(t->dev, "tx_bytes"), 1560);
+	CHECK_EQ(vqd_counter(t->dev, "rx_frames"), 0);
 	tnet_free(t);
 }
 
@@ -354,6 +357,8 @@ TEST(net_rx_single_buffer_and_flags)
 		vnet_get_stats(t->dev, 0, &st);
 		CHECK_EQ(st.rx_packets, 1);
 		CHECK_EQ(st.rx_bytes, 1514);
+		CHECK_EQ(vqd_counter(t->dev, "rx_bytes"), 1514);
+		CHECK_EQ(vqd_counter(t->dev, "rx_frames"), 1);
 		tnet_free(t);
 	}
 }

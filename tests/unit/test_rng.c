@@ -85,6 +85,7 @@ TEST(rng_rate_limit_holds_requests_until_tokens)
 	CHECK(n >= 3);
 	CHECK(total <= rate + rate * elapsed / 1000000000ULL + 1);
 	CHECK_EQ(vrng_bytes(dev), total);
+	CHECK_EQ(vqd_counter(dev, "bytes"), total); /* vm.counters */
 	/* Random bytes: the first request's 2000 bytes are not all zero. */
 	const uint8_t *p = vqd_hva(&m, buf);
 	unsigned zeros = 0;

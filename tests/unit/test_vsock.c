@@ -284,6 +284,9 @@ TEST(vsock_guest_connects_to_host_socket)
 	CHECK_EQ(info.conns_total, 1);
 	CHECK_EQ(info.bytes_from_guest, 5);
 	CHECK_EQ(info.bytes_to_guest, 6);
+	CHECK_EQ(vqd_counter(t->dev, "bytes_from_guest"), 5); /* vm.counters */
+	CHECK_EQ(vqd_counter(t->dev, "bytes_to_guest"), 6);
+	CHECK_EQ(vqd_counter(t->dev, "conns_total"), 1);
 	close(c);
 	close(lfd);
 	tvs_free(t);

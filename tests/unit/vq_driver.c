@@ -273,3 +273,22 @@ uint16_t vqd_used_idx(struct vq_driver *d)
 {
 	return gm_load16((uint8_t *)vqd_hva(d->m, d->used_gpa) + 2);
 }
+
+struct counter_find {
+	const char *name;
+	uint64_t value;
+};
+
+static void counter_find_cb(void *ctx, const char *name, uint64_t value)
+{
+	struct counter_find *f = ctx;
+	if (!strcmp(name, f->name))
+		f->value = value;
+}
+
+uint64_t vqd_counter(struct virtio_dev *dev, const char *name)
+{
+	struct counter_find f = {name, UINT64_MAX};
+	virtio_dev_counters(dev, counter_find_cb, &f);
+	return f.value;
+}

@@ -98,5 +98,8 @@ void vqd_set_used_event(struct vq_driver *d, uint16_t v);
 uint16_t vqd_avail_event(struct vq_driver *d);
 uint16_t vqd_used_flags(struct vq_driver *d);
 uint16_t vqd_used_idx(struct vq_driver *d);
+/* The value a device reports for counter `name` through vm.counters (virtio_dev_counters), or
+ * UINT64_MAX when it reports no such counter. */
+uint64_t vqd_counter(struct virtio_dev *dev, const char *name);
 
 #endif

@@ -335,7 +335,21 @@ static void vbal_destroy(struct virtio_dev *dev)
 	free(b);
 }
 
+/* vm.counters (under the device lock, which is recursive) */
+static void vbal_counters(struct virtio_dev *dev, void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	struct vbal_info i;
+	vbal_get_info(dev, &i);
+	emit(ctx, "target_bytes", i.target_bytes);
+	emit(ctx, "actual_bytes", i.actual_bytes);
+	emit(ctx, "inflated_bytes", i.inflated_bytes);
+	emit(ctx, "deflated_bytes", i.deflated_bytes);
+	emit(ctx, "reported_bytes", i.reported_bytes);
+	emit(ctx, "discard_errors", i.discard_errors);
+}
+
 static const struct virtio_dev_ops vbal_ops = {
+    .counters = vbal_counters,
     .activate = vbal_activate,
     .reset = vbal_reset,
     .write_config = vbal_write_config,

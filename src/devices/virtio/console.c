@@ -171,7 +171,15 @@ static void vcon_destroy(struct virtio_dev *dev)
 	free(c);
 }
 
+/* vm.counters (under the device lock) */
+static void vcon_counters(struct virtio_dev *dev, void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	emit(ctx, "tx_bytes", to_con(dev)->tx_bytes);
+	emit(ctx, "rx_bytes", to_con(dev)->rx_bytes);
+}
+
 static const struct virtio_dev_ops vcon_ops = {
+    .counters = vcon_counters,
     .activate = vcon_activate,
     .reset = vcon_reset,
     .write_config = vcon_write_config,

@@ -647,7 +647,14 @@ static void vgpu_destroy(struct virtio_dev *dev)
 	free(g);
 }
 
+/* vm.counters (under the device lock) */
+static void vgpu_counters(struct virtio_dev *dev, void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	emit(ctx, "hostmem_bytes", to_gpu(dev)->hostmem);
+}
+
 static const struct virtio_dev_ops vgpu_ops = {
+    .counters = vgpu_counters,
     .write_config = vgpu_write_config,
     .reset = vgpu_reset,
     .queue_notify = vgpu_queue_notify,

@@ -408,7 +408,32 @@ static void vnet_destroy(struct virtio_dev *dev)
 	free(n);
 }
 
+/* vm.counters (under the device lock): Cloud Hypervisor's names, summed over the pairs. */
+static void vnet_counters(struct virtio_dev *dev, void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	struct vnet *n = to_net(dev);
+	struct vnet_pair_stats t = {0};
+	for (unsigned i = 0; i < n->max_pairs; i++) {
+		const struct vnet_pair_stats *s = &n->pairs[i].st;
+		t.rx_bytes += s->rx_bytes;
+		t.rx_packets += s->rx_packets;
+		t.rx_dropped += s->rx_dropped;
+		t.tx_bytes += s->tx_bytes;
+		t.tx_packets += s->tx_packets;
+		t.tx_dropped += s->tx_dropped;
+	}
+	emit(ctx, "rx_bytes", t.rx_bytes);
+	emit(ctx, "rx_frames", t.rx_packets);
+	emit(ctx, "rx_dropped", t.rx_dropped);
+	emit(ctx, "tx_bytes", t.tx_bytes);
+	emit(ctx, "tx_frames", t.tx_packets);
+	emit(ctx, "tx_dropped", t.tx_dropped);
+	emit(ctx, "rx_throttled", n->st.rx_throttled);
+	emit(ctx, "tx_throttled", n->st.tx_throttled);
+}
+
 static const struct virtio_dev_ops vnet_ops = {
+    .counters = vnet_counters,
     .activate = vnet_activate,
     .reset = vnet_reset,
     .queue_notify = vnet_queue_notify,

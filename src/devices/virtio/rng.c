@@ -168,7 +168,14 @@ static void vrng_destroy(struct virtio_dev *dev)
 	free(rng);
 }
 
+/* vm.counters (under the device lock) */
+static void vrng_counters(struct virtio_dev *dev, void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	emit(ctx, "bytes", to_rng(dev)->bytes);
+}
+
 static const struct virtio_dev_ops vrng_ops = {
+    .counters = vrng_counters,
     .activate = vrng_activate,
     .reset = vrng_reset,
     .queue_notify = vrng_queue_notify,

@@ -504,7 +504,20 @@ static void vsock_destroy(struct virtio_dev *dev)
 	free(vs);
 }
 
+/* vm.counters (under the device lock, which is recursive) */
+static void vsock_counters(struct virtio_dev *dev, void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	struct vsock_info i;
+	vsock_get_info(dev, &i);
+	emit(ctx, "conns", i.conns);
+	emit(ctx, "conns_total", i.conns_total);
+	emit(ctx, "rst_sent", i.rst_sent);
+	emit(ctx, "bytes_to_guest", i.bytes_to_guest);
+	emit(ctx, "bytes_from_guest", i.bytes_from_guest);
+}
+
 static const struct virtio_dev_ops vsock_ops = {
+    .counters = vsock_counters,
     .activate = vsock_activate,
     .reset = vsock_reset,
     .queue_notify = vsock_queue_notify,
