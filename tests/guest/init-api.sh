@@ -56,7 +56,9 @@ while true; do
 	i=$((i + 1))
 	read -r m _ </proc/uptime
 	vt "tick=$i mono=$m"
-	printf 'tick=%d mono=%s\n' "$i" "$m" |
-		dd of=/dev/vda bs=512 seek=$((4096 + i)) conv=sync oflag=direct 2>/dev/null
+	printf 'tick=%d mono=%s\n' "$i" "$m" >/tmp/tick
+	# (from a file, not a pipe: one read, one 512-byte block)
+	dd if=/tmp/tick of=/dev/vda bs=512 seek=$((4096 + i)) conv=sync oflag=direct 2>/tmp/tick.err ||
+		vt "tick_write_failed=$i $(tr '\n' ' ' </tmp/tick.err)"
 	sleep 0.25
 done

@@ -77,10 +77,16 @@ for i in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
 check_eq "vmm.ping" "$(api GET vmm.ping)" 200
 check_eq "vm.info before vm.create" "$(api GET vm.info)" 404
+# In the nested L1 (tests/nested/l1-init.sh sets VIREO_NESTED) the guest's TSC comes from
+# QEMU TCG's emulated one through the L1's KVM; under load it drifts from kvm-clock by ~0.1%
+# and Linux's clocksource watchdog marks it unstable (seen at 8 s uptime, before any pause).
+# That is the platform, and this suite is about what pause/resume does to the clocks.
+extra=""
+[ "${VIREO_NESTED:-}" = 1 ] && extra=" tsc=reliable"
 cat >"$WORK/vm.json" <<JSON
 {
   "payload": {"kernel": "$GUEST_DIR/bzImage", "initramfs": "$WORK/initrd.cpio.gz",
-              "cmdline": "console=ttyS0 quiet panic=-1"},
+              "cmdline": "console=ttyS0 quiet panic=-1$extra"},
   "cpus": {"boot_vcpus": 2, "max_vcpus": 2},
   "memory": {"size": $((256 * MiB))},
   "disks": [{"path": "$WORK/disk.img"}],
@@ -163,6 +169,8 @@ n=$(last_tick)
 ticks=$(serial | sed -nE 's/^VT: tick=([0-9]+) .*/\1/p' | tr '\n' ' ')
 check_eq "ticks 1..$n, each exactly once" "$ticks" "$(seq -s ' ' 1 "$n") "
 serial >"$WORK/serial.txt"
+check_eq "the guest's tick writes all succeeded ($(grep -a '^VT: tick_write_failed=' "$WORK/serial.txt" | head -2 | tr '\n' ' '))" \
+	"$(grep -ac '^VT: tick_write_failed=' "$WORK/serial.txt")" 0
 bad=$($PY - "$WORK/disk.img" "$WORK/serial.txt" "$n" <<'PY'
 import re, sys
 img, log, n = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -53,10 +53,10 @@ if [ "$(cat /etc/l1-interactive)" = 1 ]; then
 	# The console is the user's terminal: make it the command's controlling tty so that
 	# Ctrl-C is a SIGINT to the command, as on the host.
 	chroot $H /usr/bin/setsid -c /bin/bash -c \
-		"export HOME=/root TMPDIR=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; $ENVS cd '$CWD' && $CMD" </dev/ttyS0 >/dev/ttyS0 2>&1
+		"export VIREO_NESTED=1 HOME=/root TMPDIR=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; $ENVS cd '$CWD' && $CMD" </dev/ttyS0 >/dev/ttyS0 2>&1
 	rc=$?
 else
-	chroot $H /bin/bash -c "export HOME=/root TMPDIR=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; $ENVS cd '$CWD' && $CMD" </dev/null
+	chroot $H /bin/bash -c "export VIREO_NESTED=1 HOME=/root TMPDIR=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; $ENVS cd '$CWD' && $CMD" </dev/null
 	rc=$?
 fi
 echo $rc >/ctl/rc
