@@ -27,7 +27,7 @@ if [ "${VIREO_BENCH_INSIDE:-0}" != 1 ] && [ "$(host_kvm_kind)" != hw ]; then
 			r=0
 			VIREO_BENCH_INSIDE=1 VIREO_BOOT_CONFIG=$cfg GUEST_DIR=$G tests/nested/l1.sh run \
 				--rw "$out" --log "$out/console.log" --heartbeat "$out/hb" 60 \
-				--timeout $((300 + RUNS * 60)) -- "(while :; do touch $out/hb; sleep 5; done) &
+				--timeout $((300 + RUNS * 60)) -- "{ (while :; do touch $out/hb; sleep 5; done) & } ;
 				bench/run-boot.sh $RUNS >$out/result.txt 2>&1" || r=$?
 			if [ $try = 1 ] && [ "$cfg" = "${CONFIGS[0]}" ]; then head -2 "$out/result.txt"; fi
 			grep -vE '^(machine|qemu):' "$out/result.txt" || true
