@@ -16,10 +16,15 @@ run() { # NAME MODE -- VMM...
 	"$@" <$w/in >$w/console.log 2>$w/stderr.log &
 	local vpid=$!
 	if [ "$name" = qemu ]; then # QEMU's balloon target is set at run time only (QMP)
-		for _ in $(seq 50); do [ -S $w/qmp ] && break; sleep 0.1; done
-		printf '%s\n' '{"execute":"qmp_capabilities"}' \
+		# QEMU under nested TCG takes seconds to open its QMP socket: wait up to 2 min, and
+		# check that the target was taken (without it nothing inflates: a 300 s "result").
+		for _ in $(seq 600); do [ -S $w/qmp ] && break; sleep 0.2; done
+		local ans
+		ans=$(printf '%s\n' '{"execute":"qmp_capabilities"}' \
 			'{"execute":"balloon","arguments":{"value":402653184}}' |
-			socat -t 2 - UNIX-CONNECT:$w/qmp >/dev/null
+			socat -t 5 - UNIX-CONNECT:$w/qmp 2>&1)
+		[ "$(grep -c '"return"' <<<"$ans")" = 2 ] ||
+			echo "qemu: QMP balloon target not set: $(tr '\n' ' ' <<<"$ans")"
 	fi
 	python3 bench/balloon_bench.py --pid $vpid --log $w/console.log --fifo $w/in --mode "$mode" \
 		>$w/result 2>&1

@@ -4,7 +4,7 @@
  * before exec to the first byte on its stdout (the guest's first serial byte), the time to the
  * first KVM_RUN when the VMM reports it (vireo with VIREO_STARTUP_T0), the whole run, and the
  * peak RSS (ru_maxrss) plus, sampled at the first byte, RssAnon+RssFile (VMM memory without
- * the shared-memory guest RAM). Prints min/median/p90 for each. With BENCH_MARKER=STR in the
+ * the shared-memory guest RAM). Prints min/median/p90/max for each. With BENCH_MARKER=STR in the
  * environment it also measures exec to the first occurrence of STR on stdout (e.g. a line the
  * guest's /init prints: boot to init).
  *
@@ -42,8 +42,8 @@ static void report(const char *name, const char *what, double *v, int n, const c
 		return;
 	}
 	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	printf("%-8s %-28s min %8.2f  median %8.2f  p90 %8.2f %s  (n=%d)\n", name, what, v[0],
-	       v[n / 2], v[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1], unit, n);
+	printf("%-8s %-28s min %8.2f  median %8.2f  p90 %8.2f  max %8.2f %s  (n=%d)\n", name, what,
+	       v[0], v[n / 2], v[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1], v[n - 1], unit, n);
 }
 
 /* RssAnon + RssFile in KiB from /proc/PID/status, -1 if unavailable. */
@@ -126,7 +126,8 @@ int main(int argc, char **argv)
 				seen = true;
 			}
 			if (wlen >= mlen) {
-				memmove(win, win + wlen - (mlen ? mlen - 1 : 0), mlen ? mlen - 1 : 0);
+				memmove(win, win + wlen - (mlen ? mlen - 1 : 0),
+					mlen ? mlen - 1 : 0);
 				wlen = mlen ? mlen - 1 : 0;
 			}
 			ssize_t r = read(out[0], win + wlen, 4096);
