@@ -10,7 +10,8 @@
 #   - eth0 has the configured MAC and MTU and 2 queue pairs (num_queues 4), and pings the TAP;
 #   - the guest's hw_random is virtio_rng and gives 64 bytes; the console file holds the line
 #     the guest wrote to /dev/hvc0;
-#   - vm.resize desired_balloon=64 MiB: vm.counters' balloon0 actual_bytes reaches 64 MiB and
+#   - vm.resize desired_balloon=64 MiB: vm.counters' balloon0 actual_bytes reaches 64 MiB (and
+#     the driver's statistics, stats_total-memory, are there) and
 #     the guest's MemTotal falls by 64 MiB; vm.counters also counts the rng's bytes, the
 #     console's and the net device's traffic; vm.resize back to 0: the guest's MemTotal as
 #     before;
@@ -74,7 +75,8 @@ for i in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 DEVS='"net": [{"tap": "vdtap0", "mac": "52:54:00:96:00:02", "num_queues": 4, "queue_size": 256,
   "mtu": 1400, "vhost_user": false}],
  "rng": {"src": "/dev/urandom"},
- "balloon": {"size": 0, "deflate_on_oom": false, "free_page_reporting": false},
+ "balloon": {"size": 0, "deflate_on_oom": false, "free_page_reporting": false,
+             "stats_polling_interval_s": 1},
  "vsock": {"cid": 42, "socket": "'$RUN/v.sock'"},
  "console": {"mode": "File", "file": "'$HVC'"}'
 cat >"$WORK/vm.json" <<JSON
@@ -115,6 +117,13 @@ if wait_vt memtotal0= 180; then
 	cp "$WORK/resp.json" "$WORK/counters.json"
 	check_eq "vm.counters: balloon0 target_bytes" "$(jdev balloon0 target_bytes)" $((64 << 20))
 	ge "vm.counters: balloon0 inflated_bytes" "$(jdev balloon0 inflated_bytes)" $((64 << 20))
+	# the driver's statistics (stats queue): its total memory, in bytes, within the 256 MiB
+	st=$(jdev balloon0 stats_total-memory)
+	if [ -n "$st" ] && [ "$st" -ge $((128 << 20)) ] && [ "$st" -le $((256 << 20)) ]; then
+		ok "vm.counters: balloon0 stats_total-memory $st bytes (the guest's own statistics)"
+	else
+		notok "vm.counters: balloon0 stats_total-memory '$st', want 128..256 MiB"
+	fi
 	ge "vm.counters: rng0 bytes" "$(jdev rng0 bytes)" 64
 	ge "vm.counters: console0 tx_bytes" "$(jdev console0 tx_bytes)" 16
 	ge "vm.counters: net0 tx_frames" "$(jdev net0 tx_frames)" 1

@@ -194,6 +194,11 @@ TEST(balloon_stats_buffer_is_held_and_returned_on_request)
 	CHECK_EQ(info.stats[VIRTIO_BALLOON_S_MEMFREE], 600);
 	CHECK_EQ(info.stats_present,
 		 (1u << VIRTIO_BALLOON_S_MEMTOT) | (1u << VIRTIO_BALLOON_S_MEMFREE));
+	/* vm.counters shows them under the UAPI's names; tags not reported are absent */
+	CHECK_EQ(vqd_counter(t->dev, "stats_total-memory"), 1000);
+	CHECK_EQ(vqd_counter(t->dev, "stats_free-memory"), 600);
+	CHECK_EQ(vqd_counter(t->dev, "stats_swap-in"), UINT64_MAX);
+	CHECK(vqd_counter(t->dev, "stats_age_ms") != UINT64_MAX);
 	vbal_request_stats(t->dev);
 	CHECK(vqd_get_used(&t->q[2], &id, &len));
 	CHECK_EQ(len, 0);

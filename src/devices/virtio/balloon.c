@@ -346,6 +346,15 @@ static void vbal_counters(struct virtio_dev *dev, void (*emit)(void *ctx, const 
 	emit(ctx, "deflated_bytes", i.deflated_bytes);
 	emit(ctx, "reported_bytes", i.reported_bytes);
 	emit(ctx, "discard_errors", i.discard_errors);
+	/* The driver's last statistics report (VIRTIO_BALLOON_F_STATS_VQ), under the UAPI's own
+	 * names: stats_free-memory, stats_total-memory, ... (bytes or counts, as the spec says). */
+	static const char *const names[] = VIRTIO_BALLOON_S_NAMES_WITH_PREFIX("stats_");
+	if (!i.stats_valid)
+		return;
+	emit(ctx, "stats_age_ms", i.stats_age_ns / 1000000);
+	for (unsigned t = 0; t < ARRAY_SIZE(names) && t < VBAL_MAX_TAGS; t++)
+		if (i.stats_present & (1u << t))
+			emit(ctx, names[t], i.stats[t]);
 }
 
 static const struct virtio_dev_ops vbal_ops = {
