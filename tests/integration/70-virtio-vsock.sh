@@ -28,10 +28,10 @@ mapfile -t extra < <(guest_socat_files)
 guest_initrd "$WORK/initrd.gz" "$SRC_DIR/tests/guest/init-vsock.sh" "${extra[@]}" || exit 1
 uds=$WORK/v.sock
 python3 "$SRC_DIR/tests/integration/lib/vsock_host.py" scenario --uds "$uds" --cid 7 \
-	--log "$WORK/vsock.serial.log" --conns $CONNS --mib $MIB --timeout 500 >"$WORK/host.log" 2>&1 &
+	--log "$WORK/vsock.serial.log" --conns $CONNS --mib $MIB --timeout 300 >"$WORK/host.log" 2>&1 &
 hpid=$!
 for _ in $(seq 100); do grep -q '^ready=1' "$WORK/host.log" && break; sleep 0.1; done
-guest_boot vsock 600 --kernel "$GUEST_DIR/bzImage" --initrd "$WORK/initrd.gz" --memory 512M \
+guest_boot vsock 420 --kernel "$GUEST_DIR/bzImage" --initrd "$WORK/initrd.gz" --memory 512M \
 	--cmdline "console=ttyS0 quiet panic=-1 vt.conns=$CONNS vt.mib=$MIB vt.cid=7" \
 	--vsock "cid=7,socket=$uds"
 rc=$?
