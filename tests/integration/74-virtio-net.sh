@@ -142,7 +142,9 @@ host_suite g1 vtap0 tap=vtap0,mac=52:54:00:77:00:02,queues=2 16 1
 L=$WORK/g1.stderr.log
 ge "pair 1 RX bytes (the 16 MiB flow)" "$(pair_field "$L" 1 rx bytes)" $((16 << 20))
 ge "pair 1 TX bytes (the 16 MiB flow)" "$(pair_field "$L" 1 tx bytes)" $((16 << 20))
-ge "pair 0 RX bytes (the vCPU 0 flow)" "$(pair_field "$L" 0 rx bytes)" $((1 << 20))
+# (the TAP picks the RX queue from where the flow's packets were last sent: the guest's
+# ACKs may leave from the other vCPU, so only part of the 1 MiB is sure to use pair 0)
+ge "pair 0 RX bytes (part of the vCPU 0 flow)" "$(pair_field "$L" 0 rx bytes)" $((64 << 10))
 ge "pair 0 TX packets" "$(pair_field "$L" 0 tx packets)" 10
 if nsx ip link show vtap0 >/dev/null 2>&1; then ok "persistent vtap0 still there"; else notok "vtap0 vanished"; fi
 
@@ -159,7 +161,9 @@ check_eq "back-end exit status after SIGTERM" "$?" 0
 L=$WORK/backend.log
 ge "back-end pair 1 RX bytes (the 4 MiB flow)" "$(pair_field "$L" 1 rx bytes)" $((4 << 20))
 ge "back-end pair 1 TX bytes (the 4 MiB flow)" "$(pair_field "$L" 1 tx bytes)" $((4 << 20))
-ge "back-end pair 0 RX bytes (the vCPU 0 flow)" "$(pair_field "$L" 0 rx bytes)" $((1 << 20))
+# (the TAP picks the RX queue from where the flow's packets were last sent: the guest's
+# ACKs may leave from the other vCPU, so only part of the 1 MiB is sure to use pair 0)
+ge "back-end pair 0 RX bytes (part of the vCPU 0 flow)" "$(pair_field "$L" 0 rx bytes)" $((64 << 10))
 rm -f "$SOCK"
 
 # ---- 2. two guests on one bridge, TAPs made by vireo ----
