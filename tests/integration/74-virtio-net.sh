@@ -77,14 +77,14 @@ host_suite() { # G TAP NETARG SIZE LOCAL
 		--cmdline "console=ttyS0 quiet panic=-1 vt.mode=host vt.ip=10.77.0.2 vt.peer=10.77.0.1 vt.pairs=2 vt.size=$size" \
 		>"$WORK/$G.stdout.log" 2>"$WORK/$G.stderr.log"
 	vpid=$net_last
-	if net_wait_log "$WORK/$G.serial.log" '^VT: ready' 300; then
+	if net_wait_log "$WORK/$G.serial.log" '^VT: ready' 300 "$vpid"; then
 		if nsx $BB ping -c 3 -W 5 10.77.0.2 >"$WORK/$G-host-ping.log" 2>&1; then
 			ok "$G: host pings the guest"
 		else
 			notok "$G: host cannot ping the guest ($(tail -1 "$WORK/$G-host-ping.log"))"
 		fi
 	fi
-	if net_wait_log "$WORK/$G.serial.log" '^VT: waiting' 400; then
+	if net_wait_log "$WORK/$G.serial.log" '^VT: waiting' 400 "$vpid"; then
 		nsx ip link set "$tap" down
 		sleep 2
 		nsx ip link set "$tap" up

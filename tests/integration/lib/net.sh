@@ -53,10 +53,14 @@ net_cleanup() {
 	net_nss=()
 }
 
-net_wait_log() { # FILE RE SECS
+net_wait_log() { # FILE RE SECS [PID: give up once it has exited]
 	local i=0
 	while [ $i -lt $(($3 * 10)) ]; do
 		[ -f "$1" ] && tr -d '\r' <"$1" | grep -qE "$2" && return 0
+		if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
+			tr -d '\r' <"$1" 2>/dev/null | grep -qE "$2"
+			return
+		fi
 		sleep 0.1
 		i=$((i + 1))
 	done
