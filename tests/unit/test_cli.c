@@ -5,42 +5,15 @@
 #include <string.h>
 #include <unistd.h>
 #include "config/cli.h"
+#include "cli_test.h"
 #include "harness.h"
-
-/* Parse a run command line given as a NULL-terminated list; returns cli_parse_run's result. */
-static int parse(struct vm_config *cfg, char *err, size_t errlen, const char **args)
-{
-	char *argv[32];
-	int argc = 0;
-	argv[argc++] = (char *)"run";
-	for (; *args; args++)
-		argv[argc++] = (char *)*args;
-	argv[argc] = NULL;
-	struct cli_run_opts opts = {.log_level = 1};
-	FILE *devnull = fopen("/dev/null", "w");
-	cfg_init(cfg);
-	int r = cli_parse_run(argc, argv, cfg, &opts, devnull, err, errlen);
-	fclose(devnull);
-	cli_run_opts_fini(&opts);
-	return r;
-}
-
-static const char *kernel_file(void)
-{
-	static char path[256];
-	snprintf(path, sizeof(path), "%s/kernel", test_tmpdir());
-	FILE *f = fopen(path, "w");
-	fputs("x", f);
-	fclose(f);
-	return path;
-}
 
 /* Expect a parse error whose one-line message contains `needle`. */
 static void expect_error(const char *needle, const char **args)
 {
 	struct vm_config cfg;
 	char err[512] = "";
-	int r = parse(&cfg, err, sizeof(err), args);
+	int r = cli_test_parse(&cfg, err, sizeof(err), args);
 	if (r >= 0 || !strstr(err, needle) || strchr(err, '\n'))
 		test_fail_at(__FILE__, __LINE__, "expected error containing '%s', got r=%d '%s'",
 			     needle, r, err);
@@ -51,10 +24,10 @@ TEST(cli_defaults_and_values)
 {
 	struct vm_config cfg;
 	char err[512] = "";
-	const char *k = kernel_file();
+	const char *k = cli_test_kernel();
 	const char *args[] = {"--kernel", k, "--cmdline", "console=ttyS0 a=b", "--cpus", "4",
 			      "--memory", "1G", "--serial", "none", NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), args), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), args), 0);
 	CHECK_STR(cfg.kernel, k);
 	CHECK_STR(cfg.cmdline, "console=ttyS0 a=b");
 	CHECK_EQ(cfg.cpus, 4);
@@ -63,14 +36,14 @@ TEST(cli_defaults_and_values)
 	cfg_fini(&cfg);
 
 	const char *args2[] = {"--kernel", k, NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), args2), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), args2), 0);
 	CHECK_EQ(cfg.cpus, 1);
 	CHECK_EQ(cfg.mem_size, 512ULL << 20);
 	CHECK_EQ(cfg.serial, SERIAL_STDIO);
 	cfg_fini(&cfg);
 
 	const char *args3[] = {"--kernel", k, "--serial", "file=/tmp/x.log", NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), args3), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), args3), 0);
 	CHECK_EQ(cfg.serial, SERIAL_FILE);
 	CHECK_STR(cfg.serial_path, "/tmp/x.log");
 	cfg_fini(&cfg);
@@ -81,13 +54,13 @@ TEST(cli_help_returns_1)
 	struct vm_config cfg;
 	char err[64];
 	const char *args[] = {"--help", NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), args), 1);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), args), 1);
 	cfg_fini(&cfg);
 }
 
 TEST(cli_bad_inputs_one_line_errors)
 {
-	const char *k = kernel_file();
+	const char *k = cli_test_kernel();
 	expect_error("--kernel or --firmware is required", (const char *[]){NULL});
 	expect_error("--kernel /nonexistent/bzImage: No such file",
 		     (const char *[]){"--kernel", "/nonexistent/bzImage", NULL});
@@ -120,7 +93,7 @@ TEST(cli_disk_options)
 {
 	struct vm_config cfg;
 	char err[512] = "";
-	const char *k = kernel_file();
+	const char *k = cli_test_kernel();
 	char disk[300], opt[400];
 	snprintf(disk, sizeof(disk), "%s/disk.img", test_tmpdir());
 	FILE *f = fopen(disk, "w");
@@ -128,7 +101,7 @@ TEST(cli_disk_options)
 	snprintf(opt, sizeof(opt), "path=%s,readonly=on,serial=abc123,queues=2,queue_size=128",
 		 disk);
 	const char *args[] = {"--kernel", k, "--disk", opt, NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), args), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), args), 0);
 	CHECK_EQ(cfg.nr_disks, 1);
 	CHECK_STR(cfg.disks[0].path, disk);
 	CHECK(cfg.disks[0].readonly);
@@ -157,9 +130,9 @@ TEST(cli_balloon_console_vsock_rng)
 {
 	struct vm_config cfg;
 	char err[512] = "";
-	const char *k = kernel_file();
+	const char *k = cli_test_kernel();
 	const char *a1[] = {"--kernel", k, "--balloon", "--rng", "--console", "virtio", NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), a1), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), a1), 0);
 	CHECK(cfg.balloon.enabled && !cfg.balloon.size && !cfg.balloon.deflate_on_oom);
 	CHECK(cfg.rng.enabled && cfg.rng.rate == 0);
 	CHECK(cfg.console.enabled && cfg.console.mode == SERIAL_STDIO);
@@ -171,7 +144,7 @@ TEST(cli_balloon_console_vsock_rng)
 			    "size=128M,deflate_on_oom=on,free_page_reporting=on,stats=5", "--rng",
 			    "rate=1M/s", "--console", "virtio,socket=/tmp/con.sock", "--vsock",
 			    "cid=42,socket=/tmp/v.sock", NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), a2), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), a2), 0);
 	CHECK_EQ(cfg.balloon.size, 128ULL << 20);
 	CHECK(cfg.balloon.deflate_on_oom && cfg.balloon.free_page_reporting);
 	CHECK_EQ(cfg.balloon.stats_s, 5);
@@ -185,7 +158,7 @@ TEST(cli_balloon_console_vsock_rng)
 
 	const char *a3[] = {"--kernel", k, "--balloon=size=64M", "--console", "virtio,pty",
 			    "--serial", "socket=/tmp/s.sock", NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), a3), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), a3), 0);
 	CHECK_EQ(cfg.balloon.size, 64ULL << 20);
 	CHECK_EQ(cfg.console.mode, SERIAL_PTY);
 	CHECK_EQ(cfg.serial, SERIAL_SOCKET);
@@ -237,12 +210,12 @@ TEST(cli_net_values)
 {
 	struct vm_config cfg;
 	char err[512] = "";
-	const char *k = kernel_file();
+	const char *k = cli_test_kernel();
 	const char *args[] = {"--kernel", k, "--net",
 			      "tap=vtap0,mac=52:54:00:AB:cd:01,queues=4,mtu=9000,queue_size=512,"
 			      "rx_rate=10M,rx_pps=20000,tx_rate=1G,tx_pps=5",
 			      "--net", "vhost-user=/run/n.sock,queues=2", NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), args), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), args), 0);
 	REQUIRE(cfg.nr_nets == 2);
 	const struct net_config *n = &cfg.nets[0];
 	CHECK_STR(n->tap, "vtap0");
@@ -265,7 +238,7 @@ TEST(cli_net_values)
 
 TEST(cli_net_errors)
 {
-	const char *k = kernel_file();
+	const char *k = cli_test_kernel();
 #define NET_ERR(needle, val)                                                                       \
 	do {                                                                                       \
 		const char *a_[] = {"--kernel", k, "--net", val, NULL};                            \

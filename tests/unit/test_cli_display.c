@@ -4,40 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "config/cli.h"
+#include "cli_test.h"
 #include "harness.h"
-
-static int parse(struct vm_config *cfg, char *err, size_t errlen, const char **args)
-{
-	char *argv[32];
-	int argc = 0;
-	argv[argc++] = (char *)"run";
-	for (; *args; args++)
-		argv[argc++] = (char *)*args;
-	argv[argc] = NULL;
-	struct cli_run_opts opts = {.log_level = 1};
-	FILE *devnull = fopen("/dev/null", "w");
-	cfg_init(cfg);
-	int r = cli_parse_run(argc, argv, cfg, &opts, devnull, err, errlen);
-	fclose(devnull);
-	cli_run_opts_fini(&opts);
-	return r;
-}
-
-static const char *kernel(void)
-{
-	static char path[256];
-	snprintf(path, sizeof(path), "%s/kernel", test_tmpdir());
-	FILE *f = fopen(path, "w");
-	fputs("x", f);
-	fclose(f);
-	return path;
-}
 
 static void expect_error(int line, const char *needle, const char **args)
 {
 	struct vm_config cfg;
 	char err[512] = "";
-	int r = parse(&cfg, err, sizeof(err), args);
+	int r = cli_test_parse(&cfg, err, sizeof(err), args);
 	if (r >= 0 || !strstr(err, needle) || strchr(err, '\n'))
 		test_fail_at(__FILE__, line, "expected an error with '%s', got r=%d '%s'", needle,
 			     r, err);
@@ -50,11 +24,11 @@ TEST(cli_gpu_input_display_values)
 {
 	struct vm_config cfg;
 	char err[512] = "", shot[300];
-	const char *k = kernel();
+	const char *k = cli_test_kernel();
 	snprintf(shot, sizeof(shot), "screenshot=%s/s.png", test_tmpdir());
 	const char *a1[] = {"--kernel", k,	     "--gpu", "--input", "--display",
 			    "vnc=5901", "--display", shot,    NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), a1), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), a1), 0);
 	CHECK(cfg.gpu.enabled);
 	CHECK_EQ(cfg.gpu.width, 1280);
 	CHECK_EQ(cfg.gpu.height, 800);
@@ -70,7 +44,7 @@ TEST(cli_gpu_input_display_values)
 	const char *a2[] = {
 	    "--kernel",	     k,	  "--gpu", "width=1024,height=768,max_hostmem=64M", "--display",
 	    "vnc=0.0.0.0:0", NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), a2), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), a2), 0);
 	CHECK_EQ(cfg.gpu.width, 1024);
 	CHECK_EQ(cfg.gpu.height, 768);
 	CHECK_EQ(cfg.gpu.max_hostmem, 64ULL << 20);
@@ -80,7 +54,7 @@ TEST(cli_gpu_input_display_values)
 	const char *a3[] = {
 	    "--kernel", k, "--gpu=height=600", "--display", "vnc=localhost:5,password=/dev/null",
 	    NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), a3), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), a3), 0);
 	CHECK_EQ(cfg.gpu.height, 600);
 	CHECK_EQ(cfg.gpu.width, 1280);
 	CHECK_STR(cfg.display.vnc_addr, "127.0.0.1");
@@ -88,14 +62,14 @@ TEST(cli_gpu_input_display_values)
 	cfg_fini(&cfg);
 	/* The firmware screen needs no --gpu. */
 	const char *a4[] = {"--firmware", k, "--display", "vnc=:6000", NULL};
-	CHECK_EQ(parse(&cfg, err, sizeof(err), a4), 0);
+	CHECK_EQ(cli_test_parse(&cfg, err, sizeof(err), a4), 0);
 	CHECK(!cfg.gpu.enabled);
 	cfg_fini(&cfg);
 }
 
 TEST(cli_gpu_display_errors)
 {
-	const char *k = kernel();
+	const char *k = cli_test_kernel();
 	EXPECT_ERROR("width=100: expected 320..3840", "--kernel", k, "--gpu", "width=100");
 	EXPECT_ERROR("height=5000", "--kernel", k, "--gpu", "height=5000");
 	EXPECT_ERROR("unknown key 'depth'", "--kernel", k, "--gpu", "depth=32");
