@@ -513,6 +513,66 @@ TEST(vsock_credit_both_directions)
 	tvs_free(t);
 }
 
+/* Linux piggybacks its fwd_cnt on every packet it sends and then sends no CREDIT_UPDATE of
+ * its own: credit that comes back in a data packet's header must restart a stalled stream. */
+TEST(vsock_credit_in_a_data_header_restarts_the_stream)
+{
+	struct tvs *t = tvs_new();
+	REQUIRE(t);
+	post_rx(t, 64, RXBUF);
+	int lfd = host_listen(t, 7);
+	int c = guest_connect(t, lfd, 71, 7, 100);
+	REQUIRE(c >= 0);
+	char big[200];
+	memset(big, 0x5a, sizeof(big));
+	REQUIRE(send(c, big, sizeof(big), 0) == 200);
+	struct hdr h;
+	char data[4096];
+	REQUIRE(recv_pkt(t, &h, data, 100));
+	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_RW);
+	CHECK_EQ(h.len, 100);
+	REQUIRE(recv_pkt(t, &h, NULL, 50));
+	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_CREDIT_REQUEST);
+	CHECK(!recv_pkt(t, &h, NULL, 10));
+	/* The guest answers with data, its header carrying the credit. */
+	send_pkt(t,
+		 (struct hdr){.src_port = 71,
+			      .dst_port = 7,
+			      .op = VIRTIO_VSOCK_OP_RW,
+			      .len = 3,
+			      .buf_alloc = 100,
+			      .fwd_cnt = 100},
+		 "abc");
+	/* (The host reads "abc" only afterwards: its read would wake the socket for writing.) */
+	REQUIRE(recv_pkt(t, &h, data, 100));
+	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_RW);
+	CHECK_EQ(h.len, 100);
+	char got[3];
+	CHECK(host_read(t, c, got, 3));
+	CHECK(!memcmp(got, "abc", 3));
+	/* Out of credit again; a SHUTDOWN SEND (our direction stays open) brings the credit. */
+	REQUIRE(send(c, big, 50, 0) == 50);
+	CHECK(!recv_pkt(t, &h, NULL, 10) || h.op == VIRTIO_VSOCK_OP_CREDIT_REQUEST);
+	send_pkt(t,
+		 (struct hdr){.src_port = 71,
+			      .dst_port = 7,
+			      .op = VIRTIO_VSOCK_OP_SHUTDOWN,
+			      .flags = VIRTIO_VSOCK_SHUTDOWN_SEND,
+			      .buf_alloc = 100,
+			      .fwd_cnt = 200},
+		 NULL);
+	bool got_data = false;
+	while (recv_pkt(t, &h, data, 20))
+		if (h.op == VIRTIO_VSOCK_OP_RW && h.len == 50)
+			got_data = true;
+	CHECK(got_data);
+	CHECK(host_eof(t, c));
+	CHECK(!needs_reset(t));
+	close(c);
+	close(lfd);
+	tvs_free(t);
+}
+
 TEST(vsock_many_connections_keep_their_streams)
 {
 	enum { N = 48 };

@@ -352,16 +352,19 @@ static void handle_pkt(struct vsock *vs, const struct pkt *p, struct vq_cursor *
 			vsk_conn_reset(c, "SHUTDOWN before established");
 			return;
 		}
-		if (!vsk_maybe_finish(c) && c->buf_len == 0)
+		if (vsk_maybe_finish(c))
+			return;
+		if (c->buf_len == 0)
 			vsk_after_drain(c);
-		return;
+		break;
 	case VIRTIO_VSOCK_OP_RW:
 		if (c->state != CS_ESTABLISHED || c->guest_shut_send) {
 			vsk_conn_reset(c, "data before established or after SHUTDOWN SEND");
 			return;
 		}
-		vsk_conn_deliver(c, payload, p->len);
-		return;
+		if (!vsk_conn_deliver(c, payload, p->len))
+			return;
+		break; /* its header may have given us credit: send what waits */
 	case VIRTIO_VSOCK_OP_CREDIT_UPDATE:
 		break;
 	case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
