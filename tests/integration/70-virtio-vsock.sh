@@ -31,10 +31,22 @@ python3 "$SRC_DIR/tests/integration/lib/vsock_host.py" scenario --uds "$uds" --c
 	--log "$WORK/vsock.serial.log" --conns $CONNS --mib $MIB --timeout 300 >"$WORK/host.log" 2>&1 &
 hpid=$!
 for _ in $(seq 100); do grep -q '^ready=1' "$WORK/host.log" && break; sleep 0.1; done
+# Where the streams stand, every 20 s (vm.counters' vsock0): what to read if one stalls.
+api=$WORK/api.sock
+if command -v curl >/dev/null; then
+	(while sleep 20; do
+		[ -S "$api" ] || continue
+		echo "$(date +%T) $(curl -s --max-time 10 --unix-socket "$api" \
+			http://localhost/api/v1/vm.counters | grep -o '"vsock0":{[^}]*}')"
+	done) >"$WORK/vsock-counters.log" 2>&1 &
+	cpid=$!
+fi
 guest_boot vsock 420 --kernel "$GUEST_DIR/bzImage" --initrd "$WORK/initrd.gz" --memory 512M \
 	--cmdline "console=ttyS0 quiet panic=-1 vt.conns=$CONNS vt.mib=$MIB vt.cid=7" \
-	--vsock "cid=7,socket=$uds"
+	--vsock "cid=7,socket=$uds" --api-socket "$api"
 rc=$?
+[ -n "${cpid:-}" ] && kill "$cpid" 2>/dev/null
+[ "$rc" = 0 ] || echo "# vsock0 counters at the last sample: $(tail -n1 "$WORK/vsock-counters.log" 2>/dev/null)"
 wait $hpid
 hrc=$?
 grep -v '_digests=' "$WORK/host.log"

@@ -534,6 +534,10 @@ TEST(vsock_credit_in_a_data_header_restarts_the_stream)
 	REQUIRE(recv_pkt(t, &h, NULL, 50));
 	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_CREDIT_REQUEST);
 	CHECK(!recv_pkt(t, &h, NULL, 10));
+	/* vm.counters shows where the stream waits. */
+	CHECK_EQ(vqd_counter(t->dev, "conns_no_credit"), 1);
+	CHECK_EQ(vqd_counter(t->dev, "credit_requests"), 1);
+	CHECK_EQ(vqd_counter(t->dev, "bytes_to_guest_unacked"), 100);
 	/* The guest answers with data, its header carrying the credit. */
 	send_pkt(t,
 		 (struct hdr){.src_port = 71,
@@ -550,6 +554,7 @@ TEST(vsock_credit_in_a_data_header_restarts_the_stream)
 	char got[3];
 	CHECK(host_read(t, c, got, 3));
 	CHECK(!memcmp(got, "abc", 3));
+	CHECK_EQ(vqd_counter(t->dev, "conns_no_credit"), 1); /* 200 of 200 sent, none read */
 	/* Out of credit again; a SHUTDOWN SEND (our direction stays open) brings the credit. */
 	REQUIRE(send(c, big, 50, 0) == 50);
 	CHECK(!recv_pkt(t, &h, NULL, 10) || h.op == VIRTIO_VSOCK_OP_CREDIT_REQUEST);

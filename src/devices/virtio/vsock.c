@@ -123,6 +123,7 @@ static int rx_data(struct vsock *vs, struct vconn *c)
 	if (!credit) {
 		if (!c->credit_req_sent) {
 			c->credit_req_sent = true;
+			vs->info.credit_requests++;
 			vsk_conn_queue(c, P_CREDIT_REQUEST);
 		}
 		return 0;
@@ -184,8 +185,10 @@ void vsk_rx_pump(struct vsock *vs)
 	if (dev->failed) /* the queues' readiness is checked by rx_chain_get */
 		return;
 	while (vs->nr_orphans || vs->rx_head) {
-		if (!rx_chain_get(vs))
+		if (!rx_chain_get(vs)) {
+			vs->info.rx_starved++;
 			break;
+		}
 		if (vs->nr_orphans) {
 			struct orphan_rst o = vs->orphans[--vs->nr_orphans];
 			struct virtio_vsock_hdr h;
@@ -517,6 +520,12 @@ static void vsock_counters(struct virtio_dev *dev, void (*emit)(void *ctx, const
 	emit(ctx, "rst_sent", i.rst_sent);
 	emit(ctx, "bytes_to_guest", i.bytes_to_guest);
 	emit(ctx, "bytes_from_guest", i.bytes_from_guest);
+	emit(ctx, "credit_requests", i.credit_requests);
+	emit(ctx, "rx_starved", i.rx_starved);
+	emit(ctx, "conns_no_credit", i.conns_no_credit);
+	emit(ctx, "conns_rx_queued", i.conns_rx_queued);
+	emit(ctx, "bytes_to_guest_unacked", i.bytes_to_guest_unacked);
+	emit(ctx, "bytes_buffered", i.bytes_buffered);
 }
 
 static const struct virtio_dev_ops vsock_ops = {
@@ -582,5 +591,14 @@ void vsock_get_info(struct virtio_dev *dev, struct vsock_info *out)
 	virtio_dev_lock(dev);
 	*out = vs->info;
 	out->conns = vs->nconns;
+	out->conns_no_credit = out->conns_rx_queued = 0;
+	out->bytes_to_guest_unacked = out->bytes_buffered = 0;
+	for (const struct vconn *c = vs->all; c; c = c->next) {
+		if (c->state == CS_ESTABLISHED && !peer_credit(c))
+			out->conns_no_credit++;
+		out->conns_rx_queued += c->queued;
+		out->bytes_to_guest_unacked += c->tx_cnt - c->peer_fwd_cnt;
+		out->bytes_buffered += c->buf_len;
+	}
 	virtio_dev_unlock(dev);
 }

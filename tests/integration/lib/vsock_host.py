@@ -129,9 +129,14 @@ def connect_retry(uds, port, timeout, tries=25):
 
 
 def send_one(uds, port, data, timeout, out, i):
+    sent, phase = 0, "connect"
     try:
         s, _ = connect_retry(uds, port, timeout)
-        s.sendall(data)
+        phase = "send"
+        view = memoryview(data)
+        while sent < len(data):
+            sent += s.send(view[sent:sent + (1 << 20)])
+        phase = "reply"
         s.shutdown(socket.SHUT_WR)
         reply = b""
         while True:
@@ -142,7 +147,8 @@ def send_one(uds, port, data, timeout, out, i):
         s.close()
         out[i] = reply.decode("latin-1").split()[0] if reply.split() else "(empty)"
     except (OSError, ConnectionError) as e:
-        out[i] = "error:%s" % e
+        # where it stopped: a stall shows as a timeout with the bytes that went through
+        out[i] = "error:%s (in %s, %d of %d bytes sent)" % (e, phase, sent, len(data))
 
 
 def scenario(a):
