@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The front-end end of a vhost-user connection, device-independent (used by the
- * vhost-user-net front-end, frontend_net.c; the same design as the blk front-end's own).
+ * The front-end end of a vhost-user connection, device-independent (used by the blk and net
+ * front-ends, frontend.c and frontend_net.c).
  *
  * The socket is non-blocking. vu_client_open() does the handshake before the VM runs, waiting
  * for each reply (bounded by VU_CLIENT_TIMEOUT_S). Once attached to a loop, requests are sent
