@@ -511,7 +511,8 @@ static void vsock_destroy(struct virtio_dev *dev)
 }
 
 /* vm.counters (under the device lock, which is recursive) */
-static void vsock_counters(struct virtio_dev *dev, void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
+static void vsock_counters(struct virtio_dev *dev,
+			   void (*emit)(void *ctx, const char *name, uint64_t value), void *ctx)
 {
 	struct vsock_info i;
 	vsock_get_info(dev, &i);

@@ -38,10 +38,10 @@ struct vsock_info {
 	uint64_t bytes_to_guest;
 	uint64_t bytes_from_guest;
 	/* Where a stream waits (what to look at when one stalls): */
-	uint64_t credit_requests;  /* CREDIT_REQUESTs sent: the guest's buffer was full */
-	uint64_t rx_starved;	   /* times data waited for the guest's rx buffers */
-	unsigned conns_no_credit;  /* now: host data waiting for the guest's credit */
-	unsigned conns_rx_queued;  /* now: connections waiting for an rx buffer */
+	uint64_t credit_requests;	 /* CREDIT_REQUESTs sent: the guest's buffer was full */
+	uint64_t rx_starved;		 /* times data waited for the guest's rx buffers */
+	unsigned conns_no_credit;	 /* now: host data waiting for the guest's credit */
+	unsigned conns_rx_queued;	 /* now: connections waiting for an rx buffer */
 	uint64_t bytes_to_guest_unacked; /* now: sent, not yet consumed by the guest (sum) */
 	uint64_t bytes_buffered;	 /* now: guest data waiting for a slow host socket */
 };
