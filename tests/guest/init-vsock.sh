@@ -25,13 +25,17 @@ vt "own_cid_tries=$i"
 vt "listening"
 socat -u OPEN:/dev/null VSOCK-CONNECT:$((cid + 1)):6000 2>/dev/null
 vt "other_cid_rc=$?"
-socat -u OPEN:/tmp/data VSOCK-CONNECT:2:5001
+# connect() gives up after 2 s by default: far too short under QEMU TCG, where a busy guest
+# may not refill its rx queue for that long. 30 s (SO_VM_SOCKETS_CONNECT_TIMEOUT, a timeval;
+# socat 1.7 applies its setsockopt-listen option to connecting sockets too).
+ct=setsockopt-listen=40:6:x1e000000000000000000000000000000
+socat -u OPEN:/tmp/data VSOCK-CONNECT:2:5001,$ct
 vt "ref_rc=$?"
 i=0
 while [ $i -lt "$n" ]; do
 	r=$((i % mib))
 	({ dd if=/tmp/data bs=1M skip=$r 2>/dev/null; dd if=/tmp/data bs=1M count=$r 2>/dev/null; } |
-		socat -t 60 -u - VSOCK-CONNECT:2:5000
+		socat -t 60 -u - VSOCK-CONNECT:2:5000,$ct
 	 echo $? >/tmp/rc.$i) &
 	i=$((i + 1))
 done

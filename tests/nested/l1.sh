@@ -150,7 +150,7 @@ l1_run() {
 
 	local cpus=${VIREO_L1_CPUS:-$(nproc)}
 	[ "$cpus" -gt 4 ] && cpus=4
-	local args=(-accel tcg,thread=multi -cpu max,xsave=off -smp "$cpus" -m "${VIREO_L1_MEM:-6G}"
+	local args=(-accel tcg,thread=${VIREO_L1_TCG_THREAD:-multi} -cpu max,xsave=off -smp "$cpus" -m "${VIREO_L1_MEM:-6G}"
 		-M pc -nodefaults -no-reboot -display none -vga none
 		-kernel "$dir/vmlinuz" -initrd "$st/initrd"
 		-append "console=ttyS0 quiet loglevel=$((interactive ? 1 : 4)) panic=-1 tsc=reliable"

@@ -578,6 +578,45 @@ TEST(vsock_credit_in_a_data_header_restarts_the_stream)
 	tvs_free(t);
 }
 
+/* Control packets go ahead of data: a new connection's RESPONSE does not wait behind
+ * another connection's stream (Linux gives up a connect() after 2 s). */
+TEST(vsock_response_goes_ahead_of_data)
+{
+	struct tvs *t = tvs_new();
+	REQUIRE(t);
+	post_rx(t, 1, RXBUF); /* one rx buffer at a time: recv_pkt posts the next */
+	int lfd = host_listen(t, 7);
+	int a = guest_connect(t, lfd, 80, 7, 1 << 20);
+	REQUIRE(a >= 0);
+	static char big[32768];
+	memset(big, 0x11, sizeof(big));
+	REQUIRE(send(a, big, sizeof(big), 0) == (ssize_t)sizeof(big));
+	pump(t, 5); /* A's data takes the buffer; A waits for more */
+	send_pkt(
+	    t,
+	    (struct hdr){
+		.src_port = 81, .dst_port = 7, .op = VIRTIO_VSOCK_OP_REQUEST, .buf_alloc = 1 << 20},
+	    NULL);
+	struct hdr h;
+	REQUIRE(recv_pkt(t, &h, NULL, 20));
+	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_RW);
+	CHECK_EQ(h.dst_port, 80);
+	REQUIRE(recv_pkt(t, &h, NULL, 20));
+	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_RESPONSE);
+	CHECK_EQ(h.dst_port, 81);
+	REQUIRE(recv_pkt(t, &h, NULL, 20));
+	CHECK_EQ(h.op, VIRTIO_VSOCK_OP_RW); /* then A's stream goes on */
+	CHECK_EQ(h.dst_port, 80);
+	int b = accept_wait(t, lfd);
+	CHECK(b >= 0);
+	CHECK(!needs_reset(t));
+	if (b >= 0)
+		close(b);
+	close(a);
+	close(lfd);
+	tvs_free(t);
+}
+
 TEST(vsock_many_connections_keep_their_streams)
 {
 	enum { N = 48 };

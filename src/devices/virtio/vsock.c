@@ -177,6 +177,40 @@ static bool wants_data(const struct vconn *c)
 	return c->state == CS_ESTABLISHED && c->readable && !c->host_eof && !c->guest_shut_rcv;
 }
 
+static void rx_orphan_rst(struct vsock *vs)
+{
+	struct orphan_rst o = vs->orphans[--vs->nr_orphans];
+	struct virtio_vsock_hdr h;
+	hdr_make(&h, vs, o.src_port, o.dst_port, VIRTIO_VSOCK_OP_RST, 0, 0, NULL);
+	rx_send(vs, &h, 0);
+}
+
+/* The lowest pending control packet of c (REQUEST before ... SHUTDOWN) into the held chain. */
+static void rx_ctl_next(struct vsock *vs, struct vconn *c)
+{
+	uint32_t bit = c->pending & -c->pending;
+	c->pending &= ~bit;
+	switch (bit) {
+	case P_REQUEST:
+		rx_ctl(vs, c, VIRTIO_VSOCK_OP_REQUEST, 0);
+		break;
+	case P_RESPONSE:
+		rx_ctl(vs, c, VIRTIO_VSOCK_OP_RESPONSE, 0);
+		break;
+	case P_CREDIT_UPDATE:
+		rx_ctl(vs, c, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
+		break;
+	case P_CREDIT_REQUEST:
+		rx_ctl(vs, c, VIRTIO_VSOCK_OP_CREDIT_REQUEST, 0);
+		break;
+	case P_SHUTDOWN:
+		rx_ctl(vs, c, VIRTIO_VSOCK_OP_SHUTDOWN, c->shut_flags);
+		break;
+	default:
+		break;
+	}
+}
+
 void vsk_rx_pump(struct vsock *vs)
 {
 	struct virtio_dev *dev = &vs->vdev;
@@ -184,43 +218,35 @@ void vsk_rx_pump(struct vsock *vs)
 
 	if (dev->failed) /* the queues' readiness is checked by rx_chain_get */
 		return;
+	/* Control first: resets, then every connection's pending REQUEST/RESPONSE/credit/
+	 * SHUTDOWN, ahead of any data. A guest's connect() gives up after 2 s by default, and a
+	 * RESPONSE must not wait behind other connections' data. */
+	while (vs->nr_orphans && rx_chain_get(vs)) {
+		rx_orphan_rst(vs);
+		pushed = true;
+	}
+	for (struct vconn *c = vs->rx_head; c && !vs->nr_orphans; c = c->rx_next) {
+		while (c->pending && rx_chain_get(vs)) {
+			rx_ctl_next(vs, c);
+			pushed = true;
+		}
+		if (c->pending)
+			break; /* out of rx buffers */
+	}
+	/* Data: connections take turns, one packet each (resets made meanwhile go first). */
 	while (vs->nr_orphans || vs->rx_head) {
 		if (!rx_chain_get(vs)) {
 			vs->info.rx_starved++;
 			break;
 		}
 		if (vs->nr_orphans) {
-			struct orphan_rst o = vs->orphans[--vs->nr_orphans];
-			struct virtio_vsock_hdr h;
-			hdr_make(&h, vs, o.src_port, o.dst_port, VIRTIO_VSOCK_OP_RST, 0, 0, NULL);
-			rx_send(vs, &h, 0);
+			rx_orphan_rst(vs);
 			pushed = true;
 			continue;
 		}
 		struct vconn *c = vsk_rx_dequeue(vs);
-		uint32_t p = c->pending;
-		if (p) {
-			uint32_t bit = p & -p; /* lowest first: REQUEST before ... RST */
-			c->pending &= ~bit;
-			switch (bit) {
-			case P_REQUEST:
-				rx_ctl(vs, c, VIRTIO_VSOCK_OP_REQUEST, 0);
-				break;
-			case P_RESPONSE:
-				rx_ctl(vs, c, VIRTIO_VSOCK_OP_RESPONSE, 0);
-				break;
-			case P_CREDIT_UPDATE:
-				rx_ctl(vs, c, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
-				break;
-			case P_CREDIT_REQUEST:
-				rx_ctl(vs, c, VIRTIO_VSOCK_OP_CREDIT_REQUEST, 0);
-				break;
-			case P_SHUTDOWN:
-				rx_ctl(vs, c, VIRTIO_VSOCK_OP_SHUTDOWN, c->shut_flags);
-				break;
-			default:
-				break;
-			}
+		if (c->pending) { /* queued by rx_data below during this pass */
+			rx_ctl_next(vs, c);
 			pushed = true;
 			if (c->pending || wants_data(c))
 				vsk_rx_enqueue(c);
