@@ -450,7 +450,8 @@ static int set_features(struct vu_backend *vb, uint64_t f, char *why, size_t why
 	 * without asking (its vhost-user backend object filters no feature bits). The rings are
 	 * the front-end's to reset here (it stops and restarts them), so the bit is dropped. */
 	if ((f & ~offered) == (1ULL << VIRTIO_F_RING_RESET)) {
-		log_info("%s: front-end sets VIRTIO_F_RING_RESET, never offered: ignored", vb->name);
+		log_info("%s: front-end sets VIRTIO_F_RING_RESET, never offered: ignored",
+			 vb->name);
 		f &= ~(1ULL << VIRTIO_F_RING_RESET);
 	}
 	uint64_t dev_f = f & ~(1ULL << VU_F_PROTOCOL_FEATURES);
@@ -712,8 +713,7 @@ static void fault_cb(void *opaque, uint32_t events)
 	}
 }
 
-void vu_backend_set_hooks(struct vu_backend *vb, const struct vu_backend_hooks *hooks,
-			  void *opaque)
+void vu_backend_set_hooks(struct vu_backend *vb, const struct vu_backend_hooks *hooks, void *opaque)
 {
 	vb->hooks = hooks;
 	vb->hooks_opaque = opaque;

@@ -52,15 +52,14 @@ struct backend_type {
 	const char *args;
 	const char *what;
 	/* NULL: the device does not exist in this build yet. */
-	int (*create)(const struct backend_opts *o, struct backend_extra *x, struct virtio_dev **dev,
-		      char *err, size_t errlen);
+	int (*create)(const struct backend_opts *o, struct backend_extra *x,
+		      struct virtio_dev **dev, char *err, size_t errlen);
 	/* Optional: the exit report, one line per queue (default: requests per queue). */
 	void (*report)(struct virtio_dev *dev);
 };
 
 static int create_blk(const struct backend_opts *o, struct backend_extra *x,
-		      struct virtio_dev **dev, char *err,
-		      size_t errlen)
+		      struct virtio_dev **dev, char *err, size_t errlen)
 {
 	struct disk_config d;
 	int r;
@@ -89,8 +88,7 @@ static int create_blk(const struct backend_opts *o, struct backend_extra *x,
 }
 
 static int create_rng(const struct backend_opts *o, struct backend_extra *x,
-		      struct virtio_dev **dev, char *err,
-		      size_t errlen)
+		      struct virtio_dev **dev, char *err, size_t errlen)
 {
 	struct rng_config rc = {0};
 	int r = 0;
@@ -108,8 +106,7 @@ static int create_rng(const struct backend_opts *o, struct backend_extra *x,
 }
 
 static int create_vsock(const struct backend_opts *o, struct backend_extra *x,
-		      struct virtio_dev **dev, char *err,
-			size_t errlen)
+			struct virtio_dev **dev, char *err, size_t errlen)
 {
 	struct vsock_config vc = {0};
 	if (!o->vsock) {
@@ -125,8 +122,7 @@ static int create_vsock(const struct backend_opts *o, struct backend_extra *x,
 
 /* --tap NAME[,queues=N][,mtu=N][,queue_size=N][,rx_rate=...]: the same keys as --net. */
 static int create_net(const struct backend_opts *o, struct backend_extra *x,
-		      struct virtio_dev **dev, char *err,
-		      size_t errlen)
+		      struct virtio_dev **dev, char *err, size_t errlen)
 {
 	struct net_config nc;
 	struct vnet_params p;
@@ -412,7 +408,8 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 	if (x.display) {
 		r = vu_gpu_create(x.display, dev, loop, dev->name, x.gpu_fixed_size, &x.gpu);
 		if (r < 0) {
-			fprintf(stderr, "vireo: backend %s: gpu socket: %s\n", t->name, strerror(-r));
+			fprintf(stderr, "vireo: backend %s: gpu socket: %s\n", t->name,
+				strerror(-r));
 			goto out;
 		}
 		vu_backend_set_hooks(vb, &gpu_hooks, x.gpu);
@@ -442,14 +439,16 @@ out:
 				(unsigned long long)vu_backend_queue_requests(vb, q));
 		vu_backend_destroy(vb);
 	}
-	if (x.gpu && served)
+	if (x.gpu && served) {
+		unsigned long long cursor = vu_gpu_sent(x.gpu, VU_GPU_CURSOR_UPDATE) +
+					    vu_gpu_sent(x.gpu, VU_GPU_CURSOR_POS) +
+					    vu_gpu_sent(x.gpu, VU_GPU_CURSOR_POS_HIDE);
 		fprintf(stderr,
-			"vireo: %s: gpu socket: %llu scanouts, %llu updates, %llu cursor messages\n",
+			"vireo: %s: gpu socket: %llu scanouts, %llu updates, %llu cursor "
+			"messages\n",
 			dev->name, (unsigned long long)vu_gpu_sent(x.gpu, VU_GPU_SCANOUT),
-			(unsigned long long)vu_gpu_sent(x.gpu, VU_GPU_UPDATE),
-			(unsigned long long)(vu_gpu_sent(x.gpu, VU_GPU_CURSOR_UPDATE) +
-					     vu_gpu_sent(x.gpu, VU_GPU_CURSOR_POS) +
-					     vu_gpu_sent(x.gpu, VU_GPU_CURSOR_POS_HIDE)));
+			(unsigned long long)vu_gpu_sent(x.gpu, VU_GPU_UPDATE), cursor);
+	}
 	vu_gpu_destroy(x.gpu);
 	virtio_dev_destroy(dev);
 	display_destroy(x.display);

@@ -38,10 +38,10 @@ struct vu_gpu {
 	struct ev_handler *fd_h;
 	struct ev_handler *timer;
 	bool want_out;
-	uint32_t awaiting;     /* request whose reply is outstanding, 0: none */
-	bool ready;	       /* handshake done: display messages may go */
-	uint64_t deadline_ns;  /* for the outstanding reply */
-	uint64_t progress_ns;  /* last time bytes went out while some were pending */
+	uint32_t awaiting;    /* request whose reply is outstanding, 0: none */
+	bool ready;	      /* handshake done: display messages may go */
+	uint64_t deadline_ns; /* for the outstanding reply */
+	uint64_t progress_ns; /* last time bytes went out while some were pending */
 	uint8_t rx[RX_CAP];
 	size_t rx_len;
 	uint8_t *tx;
@@ -207,7 +207,8 @@ static bool build_next_locked(struct vu_gpu *g)
 		put32(m + n + 16, g->cursor.hot_y);
 		memset(px, 0, VU_GPU_CURSOR_DIM * VU_GPU_CURSOR_DIM * 4);
 		for (uint32_t y = 0; y < g->cursor.h && y < VU_GPU_CURSOR_DIM; y++)
-			memcpy(px + y * VU_GPU_CURSOR_DIM, g->cursor.pixels + y * DISPLAY_CURSOR_MAX,
+			memcpy(px + y * VU_GPU_CURSOR_DIM,
+			       g->cursor.pixels + y * DISPLAY_CURSOR_MAX,
 			       MIN(g->cursor.w, VU_GPU_CURSOR_DIM) * 4);
 		g->tx_len = n + VU_GPU_CURSOR_UPDATE_SIZE;
 		g->cursor_dirty = g->pos_dirty = false;
@@ -283,8 +284,8 @@ static void on_reply(struct vu_gpu *g, const struct vu_gpu_reply *r)
 {
 	if (r->request == VU_GPU_GET_PROTOCOL_FEATURES) {
 		uint64_t use = r->u.features & VU_GPU_OUR_FEATURES;
-		log_info("%s: gpu socket: front-end protocol features 0x%llx, using 0x%llx", g->name,
-			 (unsigned long long)r->u.features, (unsigned long long)use);
+		log_info("%s: gpu socket: front-end protocol features 0x%llx, using 0x%llx",
+			 g->name, (unsigned long long)r->u.features, (unsigned long long)use);
 		tx_request(g, VU_GPU_SET_PROTOCOL_FEATURES, &use);
 		tx_request(g, VU_GPU_GET_DISPLAY_INFO, NULL);
 		g->awaiting = VU_GPU_GET_DISPLAY_INFO;
@@ -302,7 +303,8 @@ static void on_reply(struct vu_gpu *g, const struct vu_gpu_reply *r)
 	} else if (w < GPU_MIN_WIDTH || w > GPU_MAX_WIDTH || h < GPU_MIN_HEIGHT ||
 		   h > GPU_MAX_HEIGHT) {
 		log_warn("%s: gpu socket: front-end prefers %ux%u, outside %ux%u..%ux%u: ignored",
-			 g->name, w, h, GPU_MIN_WIDTH, GPU_MIN_HEIGHT, GPU_MAX_WIDTH, GPU_MAX_HEIGHT);
+			 g->name, w, h, GPU_MIN_WIDTH, GPU_MIN_HEIGHT, GPU_MAX_WIDTH,
+			 GPU_MAX_HEIGHT);
 	} else {
 		vgpu_request_mode(g->dev, w, h);
 	}
@@ -332,8 +334,8 @@ static void fd_cb(void *opaque, uint32_t events)
 			g->rx_len += (size_t)n;
 		while (g->rx_len) {
 			struct vu_gpu_reply r;
-			int used = vu_gpu_parse_reply(g->rx, g->rx_len, g->awaiting, &r, why,
-						      sizeof(why));
+			int used =
+			    vu_gpu_parse_reply(g->rx, g->rx_len, g->awaiting, &r, why, sizeof(why));
 			if (used < 0) {
 				drop(g, why);
 				return;
@@ -359,7 +361,8 @@ static void timer_cb(void *opaque, uint32_t events)
 		snprintf(why, sizeof(why), "no reply to request %u within %d s", g->awaiting,
 			 VU_GPU_REPLY_TIMEOUT_S);
 		drop(g, why);
-	} else if (g->tx_off < g->tx_len && now - g->progress_ns > VU_GPU_STALL_TIMEOUT_S * NS_PER_S) {
+	} else if (g->tx_off < g->tx_len &&
+		   now - g->progress_ns > VU_GPU_STALL_TIMEOUT_S * NS_PER_S) {
 		snprintf(why, sizeof(why), "the front-end read nothing for %d s",
 			 VU_GPU_STALL_TIMEOUT_S);
 		drop(g, why);
@@ -512,8 +515,8 @@ static const struct display_listener_ops vu_gpu_listener_ops = {
     .cursor_pos = on_cursor_pos,
 };
 
-int vu_gpu_create(struct display *d, struct virtio_dev *dev, struct ev_loop *loop,
-		  const char *name, bool fixed_size, struct vu_gpu **out)
+int vu_gpu_create(struct display *d, struct virtio_dev *dev, struct ev_loop *loop, const char *name,
+		  bool fixed_size, struct vu_gpu **out)
 {
 	struct vu_gpu *g = calloc(1, sizeof(*g));
 	if (!g)

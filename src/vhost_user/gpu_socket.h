@@ -70,7 +70,7 @@ enum vu_gpu_request {
 struct vu_gpu_reply {
 	uint32_t request;
 	union {
-		uint64_t features;			    /* GET_PROTOCOL_FEATURES */
+		uint64_t features;			  /* GET_PROTOCOL_FEATURES */
 		struct virtio_gpu_resp_display_info info; /* GET_DISPLAY_INFO */
 	} u;
 };
@@ -98,8 +98,8 @@ struct vu_gpu;
  * go through loop. fixed_size: the user chose the mode, so the front-end's preferred size is
  * not offered to the guest. name: log prefix.
  */
-int vu_gpu_create(struct display *d, struct virtio_dev *dev, struct ev_loop *loop,
-		  const char *name, bool fixed_size, struct vu_gpu **out) WUR;
+int vu_gpu_create(struct display *d, struct virtio_dev *dev, struct ev_loop *loop, const char *name,
+		  bool fixed_size, struct vu_gpu **out) WUR;
 void vu_gpu_destroy(struct vu_gpu *g);
 /* A new gpu socket from the front-end (takes fd, also on error); replaces an earlier one. */
 int vu_gpu_attach(struct vu_gpu *g, int fd, char *why, size_t whylen) WUR;

@@ -372,7 +372,8 @@ TEST(vu_gpu_socket_drops_hostile_front_ends)
 	REQUIRE(fe_attach(&f) == 0);
 	REQUIRE(fe_next(&f) == VU_GPU_GET_PROTOCOL_FEATURES);
 	fe_consume(&f);
-	fe_send(&f, b, mk_reply(b, VU_GPU_GET_PROTOCOL_FEATURES, VU_GPU_FLAG_REPLY, 1u << 30, NULL));
+	fe_send(&f, b,
+		mk_reply(b, VU_GPU_GET_PROTOCOL_FEATURES, VU_GPU_FLAG_REPLY, 1u << 30, NULL));
 	expect_dropped(&f);
 
 	/* plain garbage */
@@ -473,6 +474,32 @@ TEST(vu_backend_gpu_set_socket)
 	CHECK_EQ(hook_fd, want);
 	CHECK(fcntl(want, F_GETFD) >= 0); /* handed over, not closed */
 	close(want);
+	vu_backend_destroy(vb);
+	virtio_dev_destroy(dev);
+	ev_loop_destroy(loop);
+}
+
+/* QEMU 7.2's vhost-user-gpu sets VIRTIO_F_RING_RESET unasked: ignored, other extras refused. */
+TEST(vu_backend_tolerates_unasked_ring_reset_only)
+{
+	struct ev_loop *loop;
+	struct virtio_dev *dev;
+	struct vu_backend *vb;
+	struct vu_msg m;
+	char why[200] = "";
+	REQUIRE(ev_loop_create(&loop) == 0);
+	REQUIRE(vrng_create_rate("rng0", 0, &dev) == 0);
+	REQUIRE(vu_backend_create(dev, loop, "t", &vb) == 0);
+	memset(&m, 0, sizeof(m));
+	m.hdr.request = VU_SET_FEATURES;
+	m.hdr.flags = VU_VERSION;
+	m.hdr.size = 8;
+	uint64_t offered = virtio_device_features(dev) | (1ull << VU_F_PROTOCOL_FEATURES);
+	m.p.u64 = offered | (1ull << 40);
+	CHECK_EQ(vu_backend_handle(vb, &m, NULL, 0, why, sizeof(why)), 0);
+	CHECK_EQ(dev->features & (1ull << 40), 0);
+	m.p.u64 = offered | (1ull << 40) | (1ull << 41);
+	CHECK(vu_backend_handle(vb, &m, NULL, 0, why, sizeof(why)) < 0);
 	vu_backend_destroy(vb);
 	virtio_dev_destroy(dev);
 	ev_loop_destroy(loop);
