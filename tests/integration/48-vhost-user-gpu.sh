@@ -59,7 +59,7 @@ PYEOF
 for run in 1 2; do
 	log=$WORK/qemu-$run.console.log qmp=$WORK/qmp-$run.sock shot=$WORK/shot-$run.ppm
 	: >"$log"
-	VU_BG=1 VU_TIMEOUT=600 VU_ACCEL=kvm VU_CPU=host vu_qemu "$log" "$WORK/initrd.gz" \
+	VU_BG=1 VU_TIMEOUT=600 VU_ACCEL=kvm VU_CPU=host VU_SMP=1 vu_qemu "$log" "$WORK/initrd.gz" \
 		"vt.global_cursor_default=0 vt.token=run$run" \
 		-vga none -chardev "socket,id=c0,path=$sock" \
 		-device vhost-user-gpu-pci,chardev=c0,xres=800,yres=600 \
