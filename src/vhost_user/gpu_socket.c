@@ -268,6 +268,11 @@ static void pump(struct vu_gpu *g)
 			set_want_out(g, true);
 			return;
 		}
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			log_info("%s: gpu socket: closed by the front-end", g->name);
+			vu_gpu_detach(g);
+			return;
+		}
 		if (n < 0) {
 			char why[96];
 			snprintf(why, sizeof(why), "send: %s", strerror(errno));

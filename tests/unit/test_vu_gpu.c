@@ -427,6 +427,15 @@ TEST(vu_gpu_socket_slow_front_end_does_not_block)
 	CHECK_EQ(r, -2); /* quiet, not dropped */
 	CHECK(vu_gpu_attached(f.g));
 	CHECK(updates > 0 && updates < 200);
+	/* the front-end dies with a whole screen on its way: closed, not an error */
+	display_source_set_mode(f.src, 1024, 768);
+	push(&f, 0, 0, 1024, 768);
+	(void)ev_loop_run_once(f.loop, 0);
+	close(f.sock);
+	f.sock = -1;
+	for (int i = 0; i < 50 && vu_gpu_attached(f.g); i++)
+		(void)ev_loop_run_once(f.loop, 5);
+	CHECK(!vu_gpu_attached(f.g));
 	fe_fini(&f);
 }
 
