@@ -400,11 +400,13 @@ void display_source_set_cursor(struct display_source *s, const struct display_cu
 
 void display_source_move_cursor(struct display_source *s, uint32_t x, uint32_t y)
 {
-	/* Viewers draw the pointer where their own pointer is (absolute input): the guest's
-	 * position only matters for the guest. Kept for a future relative-pointer back-end. */
-	(void)s;
-	(void)x;
-	(void)y;
+	struct display *d = s->d;
+	pthread_mutex_lock(&d->lock);
+	if (d->shown == s)
+		for (struct display_listener *l = d->listeners; l; l = l->next)
+			if (l->ops->cursor_pos)
+				l->ops->cursor_pos(l->opaque, x, y);
+	pthread_mutex_unlock(&d->lock);
 }
 
 /* ---- listeners ---- */

@@ -126,6 +126,9 @@ struct display_listener_ops {
 	void (*damage)(void *opaque, const struct display_rect *r);
 	/* The pointer image changed (NULL cursor: hidden). */
 	void (*cursor)(void *opaque, const struct display_cursor *c);
+	/* The guest moved its pointer to (x, y). Optional (viewers with an absolute pointer
+	 * draw their own; the vhost-user-gpu socket forwards it). */
+	void (*cursor_pos)(void *opaque, uint32_t x, uint32_t y);
 };
 
 struct display_listener;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/virtio_config.h>
 #include "base/ev_loop.h"
 #include "base/log.h"
 #include "mem/fault_guard.h"
@@ -78,6 +79,9 @@ struct vu_backend {
 	unsigned cur;
 
 	struct vu_queue q[VU_MAX_QUEUES];
+
+	const struct vu_backend_hooks *hooks;
+	void *hooks_opaque;
 };
 
 static void vu_notify_queue(void *opaque, uint16_t q)
@@ -441,8 +445,16 @@ static int set_vring_fd(struct vu_backend *vb, uint32_t req, uint64_t val, int *
 static int set_features(struct vu_backend *vb, uint64_t f, char *why, size_t whylen)
 {
 	uint64_t offered = virtio_device_features(vb->dev) | (1ULL << VU_F_PROTOCOL_FEATURES);
-	uint64_t dev_f = f & ~(1ULL << VU_F_PROTOCOL_FEATURES);
 
+	/* QEMU 7.2's vhost-user-gpu front-end passes its transport's VIRTIO_F_RING_RESET on
+	 * without asking (its vhost-user backend object filters no feature bits). The rings are
+	 * the front-end's to reset here (it stops and restarts them), so the bit is dropped. */
+	if ((f & ~offered) == (1ULL << VIRTIO_F_RING_RESET)) {
+		log_info("%s: front-end sets VIRTIO_F_RING_RESET, never offered: ignored",
+			 vb->name);
+		f &= ~(1ULL << VIRTIO_F_RING_RESET);
+	}
+	uint64_t dev_f = f & ~(1ULL << VU_F_PROTOCOL_FEATURES);
 	if (f & ~offered) {
 		snprintf(why, whylen, "features 0x%llx not offered (0x%llx)", (unsigned long long)f,
 			 (unsigned long long)offered);
@@ -617,6 +629,15 @@ int vu_backend_handle(struct vu_backend *vb, struct vu_msg *msg, int *fds, unsig
 	case VU_SET_CONFIG:
 		virtio_write_config(vb->dev, p->config.offset, p->config.data, p->config.size);
 		break;
+	case VU_GPU_SET_SOCKET:
+		if (!vb->hooks || !vb->hooks->gpu_set_socket) {
+			snprintf(why, whylen, "not a GPU back-end");
+			r = -EINVAL;
+			break;
+		}
+		r = vb->hooks->gpu_set_socket(vb->hooks_opaque, fds[0], why, whylen);
+		fds[0] = -1;
+		break;
 	default: /* vu_msg_validate rejects everything else */
 		r = -EINVAL;
 		break;
@@ -692,6 +713,12 @@ static void fault_cb(void *opaque, uint32_t events)
 	}
 }
 
+void vu_backend_set_hooks(struct vu_backend *vb, const struct vu_backend_hooks *hooks, void *opaque)
+{
+	vb->hooks = hooks;
+	vb->hooks_opaque = opaque;
+}
+
 bool vu_backend_connected(const struct vu_backend *vb)
 {
 	return vb->conn_fd >= 0;
@@ -737,6 +764,8 @@ void vu_backend_disconnect(struct vu_backend *vb)
 	vb->owner = false;
 	vb->features = 0;
 	vb->protocol_features = 0;
+	if (vb->hooks && vb->hooks->disconnected)
+		vb->hooks->disconnected(vb->hooks_opaque);
 	if (vb->conn_h)
 		ev_del(vb->loop, vb->conn_h);
 	vb->conn_h = NULL;

@@ -36,6 +36,18 @@ int vu_backend_create(struct virtio_dev *dev, struct ev_loop *loop, const char *
 /* Disconnects (device reset), closes the listening socket and unlinks its path. */
 void vu_backend_destroy(struct vu_backend *vb);
 
+/* Device-specific extras a back-end type plugs in (vireo backend gpu). */
+struct vu_backend_hooks {
+	/* VHOST_USER_GPU_SET_SOCKET: takes fd (also on error). Returns 0 or -errno with a
+	 * one-line reason in why. Without this hook the request is refused. */
+	int (*gpu_set_socket)(void *opaque, int fd, char *why, size_t whylen);
+	/* The front-end is gone (called after the device reset). Optional. */
+	void (*disconnected)(void *opaque);
+};
+/* Set before serving; hooks (static) and opaque must outlive vb. */
+void vu_backend_set_hooks(struct vu_backend *vb, const struct vu_backend_hooks *hooks,
+			  void *opaque);
+
 /* Listen on a unix socket at path (a stale socket there is replaced) and serve front-ends,
  * one at a time, from the loop. Returns 0 or -errno. */
 int vu_backend_listen(struct vu_backend *vb, const char *path) WUR;

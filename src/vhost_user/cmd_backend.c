@@ -15,13 +15,16 @@
 #include "base/ev_loop.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "backends/display.h"
 #include "backends/tap.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/gpu.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vhost_user/backend.h"
 #include "vhost_user/cmd_backend.h"
+#include "vhost_user/gpu_socket.h"
 
 #define EXIT_USAGE 2
 
@@ -32,8 +35,16 @@ struct backend_opts {
 	const char *tap;
 	const char *vsock;
 	const char *rate;
+	const char *gpu;
 	int verbose;
 	uint64_t poll_us;
+};
+
+/* What a device type needs besides the device (gpu: its screen and the gpu socket). */
+struct backend_extra {
+	struct display *display;
+	struct vu_gpu *gpu;
+	bool gpu_fixed_size;
 };
 
 struct backend_type {
@@ -41,14 +52,14 @@ struct backend_type {
 	const char *args;
 	const char *what;
 	/* NULL: the device does not exist in this build yet. */
-	int (*create)(const struct backend_opts *o, struct virtio_dev **dev, char *err,
-		      size_t errlen);
+	int (*create)(const struct backend_opts *o, struct backend_extra *x,
+		      struct virtio_dev **dev, char *err, size_t errlen);
 	/* Optional: the exit report, one line per queue (default: requests per queue). */
 	void (*report)(struct virtio_dev *dev);
 };
 
-static int create_blk(const struct backend_opts *o, struct virtio_dev **dev, char *err,
-		      size_t errlen)
+static int create_blk(const struct backend_opts *o, struct backend_extra *x,
+		      struct virtio_dev **dev, char *err, size_t errlen)
 {
 	struct disk_config d;
 	int r;
@@ -76,8 +87,8 @@ static int create_blk(const struct backend_opts *o, struct virtio_dev **dev, cha
 	return r;
 }
 
-static int create_rng(const struct backend_opts *o, struct virtio_dev **dev, char *err,
-		      size_t errlen)
+static int create_rng(const struct backend_opts *o, struct backend_extra *x,
+		      struct virtio_dev **dev, char *err, size_t errlen)
 {
 	struct rng_config rc = {0};
 	int r = 0;
@@ -94,8 +105,8 @@ static int create_rng(const struct backend_opts *o, struct virtio_dev **dev, cha
 	return r;
 }
 
-static int create_vsock(const struct backend_opts *o, struct virtio_dev **dev, char *err,
-			size_t errlen)
+static int create_vsock(const struct backend_opts *o, struct backend_extra *x,
+			struct virtio_dev **dev, char *err, size_t errlen)
 {
 	struct vsock_config vc = {0};
 	if (!o->vsock) {
@@ -110,8 +121,8 @@ static int create_vsock(const struct backend_opts *o, struct virtio_dev **dev, c
 }
 
 /* --tap NAME[,queues=N][,mtu=N][,queue_size=N][,rx_rate=...]: the same keys as --net. */
-static int create_net(const struct backend_opts *o, struct virtio_dev **dev, char *err,
-		      size_t errlen)
+static int create_net(const struct backend_opts *o, struct backend_extra *x,
+		      struct virtio_dev **dev, char *err, size_t errlen)
 {
 	struct net_config nc;
 	struct vnet_params p;
@@ -151,6 +162,35 @@ static int create_net(const struct backend_opts *o, struct virtio_dev **dev, cha
 	return r;
 }
 
+/* True when the option string sets key (key=... at the start or after a comma). */
+static bool has_key(const char *val, const char *key)
+{
+	size_t n = strlen(key);
+	for (const char *p = val; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, key, n) && p[n] == '=')
+			return true;
+	return false;
+}
+
+/* --gpu [width=W,height=H,max_hostmem=SIZE]: the same keys as `vireo run --gpu`. The screen
+ * goes to the front-end through the gpu socket it hands over (GPU_SET_SOCKET). */
+static int create_gpu(const struct backend_opts *o, struct backend_extra *x,
+		      struct virtio_dev **dev, char *err, size_t errlen)
+{
+	struct gpu_config gc = {0};
+	int r = cfg_parse_gpu(o->gpu ? o->gpu : "", &gc, err, errlen);
+	if (r < 0)
+		return r;
+	x->gpu_fixed_size = o->gpu && (has_key(o->gpu, "width") || has_key(o->gpu, "height"));
+	r = display_create(NULL, gc.width, gc.height, &x->display);
+	if (r < 0) {
+		snprintf(err, errlen, "backend gpu: display: %s", strerror(-r));
+		return r;
+	}
+	struct vgpu_params p = {gc.width, gc.height, gc.max_hostmem};
+	return vgpu_create(&p, x->display, "gpu0", dev, err, errlen);
+}
+
 static void report_net(struct virtio_dev *dev)
 {
 	vnet_log_stats(dev, LOG_ERR);
@@ -167,6 +207,11 @@ static const struct backend_type backend_types[] = {
      create_vsock, NULL},
     {"net", "--socket PATH --tap NAME[,queues=N,mtu=N,queue_size=N,rx_rate=R,rx_pps=N,tx_rate=R,tx_pps=N]",
      "virtio-net over a TAP (created if missing)", create_net, report_net},
+    {"gpu", "--socket PATH [--gpu width=W,height=H,max_hostmem=SIZE]",
+     "virtio-gpu 2D; the screen goes to the front-end over its vhost-user-gpu socket\n"
+     "        (QEMU: -device vhost-user-gpu-pci); without width/height the front-end's\n"
+     "        preferred size is offered to the guest",
+     create_gpu, NULL},
 };
 
 static void usage(FILE *out)
@@ -233,6 +278,8 @@ static int parse_args(int argc, char **argv, struct backend_opts *o, char *err, 
 			o->vsock = v;
 		} else if (!strncmp(a, "--rate", 6) && (v = opt_value(argc, argv, &i, "--rate"))) {
 			o->rate = v;
+		} else if (!strncmp(a, "--gpu", 5) && (v = opt_value(argc, argv, &i, "--gpu"))) {
+			o->gpu = v;
 		} else if (!strncmp(a, "--poll-us", 9) &&
 			   (v = opt_value(argc, argv, &i, "--poll-us"))) {
 			if (parse_uint(v, 0, 1000000, &o->poll_us) < 0) {
@@ -298,8 +345,24 @@ static int run_loop(struct ev_loop *loop, uint64_t poll_ns)
 	return 0;
 }
 
+static int gpu_set_socket_hook(void *opaque, int fd, char *why, size_t whylen)
+{
+	return vu_gpu_attach(opaque, fd, why, whylen);
+}
+
+static void gpu_disconnected_hook(void *opaque)
+{
+	vu_gpu_detach(opaque);
+}
+
+static const struct vu_backend_hooks gpu_hooks = {
+    .gpu_set_socket = gpu_set_socket_hook,
+    .disconnected = gpu_disconnected_hook,
+};
+
 static int serve(const struct backend_type *t, const struct backend_opts *o)
 {
+	struct backend_extra x = {0};
 	struct ev_loop *loop = NULL;
 	struct virtio_dev *dev = NULL;
 	struct vu_backend *vb = NULL;
@@ -318,7 +381,7 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 		fprintf(stderr, "vireo: backend: cannot block signals\n");
 		return 1;
 	}
-	r = t->create(o, &dev, err, sizeof(err));
+	r = t->create(o, &x, &dev, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "vireo: %s\n", err);
 		status =
@@ -341,6 +404,15 @@ static int serve(const struct backend_type *t, const struct backend_opts *o)
 	if (r < 0) {
 		fprintf(stderr, "vireo: backend %s: %s\n", t->name, strerror(-r));
 		goto out;
+	}
+	if (x.display) {
+		r = vu_gpu_create(x.display, dev, loop, dev->name, x.gpu_fixed_size, &x.gpu);
+		if (r < 0) {
+			fprintf(stderr, "vireo: backend %s: gpu socket: %s\n", t->name,
+				strerror(-r));
+			goto out;
+		}
+		vu_backend_set_hooks(vb, &gpu_hooks, x.gpu);
 	}
 	r = vu_backend_listen(vb, o->socket);
 	if (r < 0) {
@@ -367,7 +439,19 @@ out:
 				(unsigned long long)vu_backend_queue_requests(vb, q));
 		vu_backend_destroy(vb);
 	}
+	if (x.gpu && served) {
+		unsigned long long cursor = vu_gpu_sent(x.gpu, VU_GPU_CURSOR_UPDATE) +
+					    vu_gpu_sent(x.gpu, VU_GPU_CURSOR_POS) +
+					    vu_gpu_sent(x.gpu, VU_GPU_CURSOR_POS_HIDE);
+		fprintf(stderr,
+			"vireo: %s: gpu socket: %llu scanouts, %llu updates, %llu cursor "
+			"messages\n",
+			dev->name, (unsigned long long)vu_gpu_sent(x.gpu, VU_GPU_SCANOUT),
+			(unsigned long long)vu_gpu_sent(x.gpu, VU_GPU_UPDATE), cursor);
+	}
+	vu_gpu_destroy(x.gpu);
 	virtio_dev_destroy(dev);
+	display_destroy(x.display);
 	if (sig.h)
 		ev_del(loop, sig.h);
 	if (sig.fd >= 0)
@@ -421,6 +505,10 @@ int cmd_backend(int argc, char **argv)
 	}
 	if (o.rate && strcmp(t->name, "rng") != 0) {
 		fprintf(stderr, "vireo: backend %s: --rate applies to rng only\n", t->name);
+		return EXIT_USAGE;
+	}
+	if (o.gpu && strcmp(t->name, "gpu") != 0) {
+		fprintf(stderr, "vireo: backend %s: --gpu applies to gpu only\n", t->name);
 		return EXIT_USAGE;
 	}
 	if (o.tap && strcmp(t->name, "net") != 0) {

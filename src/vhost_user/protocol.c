@@ -41,6 +41,7 @@ static const char *const vu_names[VU_REQUEST_MAX] = {
     [VU_SET_CONFIG] = "SET_CONFIG",
     [VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
     [VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
+    [VU_GPU_SET_SOCKET] = "GPU_SET_SOCKET",
     [VU_RESET_DEVICE] = "RESET_DEVICE",
     [VU_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
 };
@@ -187,6 +188,9 @@ int vu_msg_validate(const struct vu_msg *msg, unsigned nfds, unsigned nr_queues,
 		want_size = VU_CONFIG_HDR_SIZE + c->size;
 		break;
 	}
+	case VU_GPU_SET_SOCKET:
+		want_fds = 1;
+		break;
 	default:
 		WHY("unsupported request %u (%s)", h->request, vu_request_name(h->request));
 		return -EINVAL;

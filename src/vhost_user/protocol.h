@@ -43,6 +43,7 @@ enum vu_request {
 	VU_SET_CONFIG = 25,
 	VU_GET_INFLIGHT_FD = 31,
 	VU_SET_INFLIGHT_FD = 32,
+	VU_GPU_SET_SOCKET = 33, /* one fd: the vhost-user-gpu socket (gpu_socket.h) */
 	VU_RESET_DEVICE = 34,
 	VU_GET_MAX_MEM_SLOTS = 36,
 	VU_REQUEST_MAX = 41,

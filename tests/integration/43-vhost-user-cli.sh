@@ -27,8 +27,9 @@ expect_fail() { # NAME WANT_RC GREP ARGS...
 truncate -s 8M "$WORK/d.img"
 "$VIREO" backend --help >"$WORK/help.log" 2>&1
 check_eq "--help: exit status" "$?" 0
-if grep -q "blk" "$WORK/help.log" && grep -q "rng" "$WORK/help.log" && grep -q "net" "$WORK/help.log"; then
-	ok "--help lists blk, rng, net"
+if grep -q "blk" "$WORK/help.log" && grep -q "rng" "$WORK/help.log" && grep -q "net" "$WORK/help.log" &&
+	grep -q "^  gpu " "$WORK/help.log"; then
+	ok "--help lists blk, rng, net, gpu"
 else
 	notok "--help: $(cat "$WORK/help.log")"
 fi
@@ -44,6 +45,9 @@ expect_fail "socket dir missing" 2 "cannot listen" rng --socket "$WORK/nodir/s"
 touch "$WORK/file"
 expect_fail "socket path is a file" 2 "is not a socket" rng --socket "$WORK/file"
 expect_fail "bad --poll-us" 2 "expected 0..1000000" rng --socket "$WORK/s" --poll-us 2000000
+expect_fail "gpu: width too small" 2 "width" gpu --socket "$WORK/s" --gpu width=10
+expect_fail "gpu: unknown --gpu key" 2 "unknown key" gpu --socket "$WORK/s" --gpu depth=8
+expect_fail "--gpu for rng" 2 "applies to gpu only" rng --socket "$WORK/s" --gpu width=800
 
 # A stale socket from an earlier run is replaced; SIGINT and SIGTERM both stop cleanly.
 python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$WORK/blk.sock"

@@ -42,7 +42,7 @@ static void l_damage(void *o, const struct display_rect *r)
 	t->dmg.w = x2 - t->dmg.x;
 	t->dmg.h = y2 - t->dmg.y;
 }
-static const struct display_listener_ops lops = {l_mode, l_damage, NULL};
+static const struct display_listener_ops lops = {l_mode, l_damage, NULL, NULL};
 
 static struct tb *tb_new(void)
 {

@@ -64,7 +64,7 @@ static void l_cursor(void *o, const struct display_cursor *c)
 	if (c)
 		t->cur = *c;
 }
-static const struct display_listener_ops t_listener = {l_mode, l_damage, l_cursor};
+static const struct display_listener_ops t_listener = {l_mode, l_damage, l_cursor, NULL};
 
 static struct tgpu *tgpu_new(uint64_t max_hostmem)
 {

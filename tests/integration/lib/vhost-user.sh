@@ -51,7 +51,8 @@ vu_stop() { # PID
 	vu_rc=$rc
 }
 
-# Boot the guest under QEMU TCG with one vhost-user device; console to LOG. A guest reboot
+# Boot the guest under QEMU TCG (VU_ACCEL=kvm VU_CPU=host: under KVM; VU_SMP vCPUs, default
+# 2) with one vhost-user device; console to LOG. A guest reboot
 # ends QEMU unless VU_REBOOT=1 (then only a power-off does). Runs in the background when
 # VU_BG=1: then $vu_qemu_pid is the `timeout ${VU_TIMEOUT:-120}` wrapper (killed by the EXIT trap; SIGTERM
 # to it reaches QEMU); vu_qemu_kill9 kills QEMU itself with SIGKILL.
@@ -61,7 +62,7 @@ vu_qemu() { # LOG INITRD APPEND DEVICE-ARGS...
 	local noreboot=-no-reboot
 	[ "${VU_REBOOT:-0}" = 1 ] && noreboot=
 	if [ "${VU_BG:-0}" = 1 ]; then
-		timeout "${VU_TIMEOUT:-120}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 256 -nographic $noreboot \
+		timeout "${VU_TIMEOUT:-120}" qemu-system-x86_64 -accel "${VU_ACCEL:-tcg}" -cpu "${VU_CPU:-max}" -smp "${VU_SMP:-2}" -m 256 -nographic $noreboot \
 			-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 			"$@" -kernel "$GUEST_DIR/bzImage" -initrd "$initrd" \
 			-append "console=ttyS0 panic=-1 rdinit=/init quiet $append" >"$log" 2>&1 </dev/null &
@@ -69,7 +70,7 @@ vu_qemu() { # LOG INITRD APPEND DEVICE-ARGS...
 		vu_pids+=("$vu_qemu_pid")
 		return 0
 	fi
-	timeout "${VU_TIMEOUT:-120}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 256 -nographic $noreboot \
+	timeout "${VU_TIMEOUT:-120}" qemu-system-x86_64 -accel "${VU_ACCEL:-tcg}" -cpu "${VU_CPU:-max}" -smp "${VU_SMP:-2}" -m 256 -nographic $noreboot \
 		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 		"$@" -kernel "$GUEST_DIR/bzImage" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 rdinit=/init quiet $append" >"$log" 2>&1 </dev/null
