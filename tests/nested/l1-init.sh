@@ -42,6 +42,12 @@ mkdir -p $H/tmp/l1ctl
 mount --bind /ctl $H/tmp/l1ctl
 # the loopback interface, for tests that use TCP inside the L1
 ip link set lo up 2>/dev/null
+if [ "$(cat /etc/l1-interactive)" != 1 ]; then
+	# Booted quiet; from here on the log gets whole kernel reports (stacks with symbols, and
+	# every CPU's on a soft lockup): what explains an L1 that freezes under QEMU TCG.
+	echo 7 >/proc/sys/kernel/printk
+	echo 1 >/proc/sys/kernel/softlockup_all_cpu_backtrace 2>/dev/null
+fi
 
 CMD=$(cat /etc/l1-cmd)
 CWD=$(cat /etc/l1-cwd)

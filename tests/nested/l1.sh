@@ -193,7 +193,9 @@ l1_run() {
 			if [ "$age" -gt "$stall" ]; then
 				froze=1
 				{
-					echo "l1: no heartbeat for $age s: the L1 froze; its vCPUs:"
+					echo "l1: no heartbeat for $age s: the L1 froze; its vCPUs (twice, 3 s apart: do they move?):"
+					for pass in 1 2; do
+					[ $pass = 1 ] || sleep 3
 					printf 'info cpus\ninfo registers -a\n' |
 						timeout 10 python3 -c '
 import socket, sys, time
@@ -205,6 +207,7 @@ try:
         if not d: break
         sys.stdout.write(d.decode(errors="replace"))
 except Exception: pass' "$st/mon.sock"
+					done
 				} >>"$out" 2>&1
 				kill $qpid 2>/dev/null
 				pkill -f -- "$st/initrd" 2>/dev/null
