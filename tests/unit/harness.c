@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -57,6 +59,23 @@ const char *test_shared_guest_dir(void)
 	return NULL;
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* The test's scratch directory goes with it, whatever the test left there. */
+static void tmpdir_remove(void)
+{
+	if (tmpdir_buf[0])
+		nftw(tmpdir_buf, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_buf[0] = 0;
+}
+
 const char *test_tmpdir(void)
 {
 	if (!tmpdir_buf[0]) {
@@ -80,6 +99,7 @@ int main(int argc, char **argv)
 		if (pattern && !strstr(tc->name, pattern))
 			continue;
 		fflush(NULL);
+		(void)test_tmpdir(); /* made here, so that this process removes it afterwards */
 		pid_t pid = fork();
 		if (pid < 0) {
 			perror("fork");
@@ -94,6 +114,7 @@ int main(int argc, char **argv)
 		int st;
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
+		tmpdir_remove();
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 			passed++;
 			printf("ok   %s\n", tc->name);
