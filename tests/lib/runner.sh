@@ -50,4 +50,10 @@ run_one_test() { # SCRIPT WORK
 	rc=$?
 	echo $rc >"$work/rc"
 	echo $(($(date +%s) - start)) >"$work/secs"
+	# A test that passed keeps its logs and pictures, not its disk images and data files.
+	if [ $rc = 0 ] || [ $rc = 77 ]; then
+		find "$work" -maxdepth 2 -type f -size +1M ! -name '*.log' ! -name '*.txt' \
+			! -name '*.png' ! -name '*.jpg' -delete 2>/dev/null
+	fi
+	return 0
 }
