@@ -199,13 +199,14 @@ static void report_net(struct virtio_dev *dev)
 static const struct backend_type backend_types[] = {
     {"blk", "--socket PATH --disk path=FILE[,readonly=on,serial=S,queues=N,queue_size=N,direct=on]",
      "virtio-blk over a raw image", create_blk, NULL},
-    {"rng", "--socket PATH [--rate BYTES]", "virtio-rng from getrandom(), optionally BYTES per second",
-     create_rng, NULL},
+    {"rng", "--socket PATH [--rate BYTES]",
+     "virtio-rng from getrandom(), optionally BYTES per second", create_rng, NULL},
     {"vsock", "--socket PATH --vsock cid=N,socket=UDS",
      "virtio-vsock; host programs connect to UDS (\"CONNECT <port>\\n\"), guest connections\n"
      "        to host port P go to UDS_P (QEMU: -device vhost-user-vsock-pci)",
      create_vsock, NULL},
-    {"net", "--socket PATH --tap NAME[,queues=N,mtu=N,queue_size=N,rx_rate=R,rx_pps=N,tx_rate=R,tx_pps=N]",
+    {"net",
+     "--socket PATH --tap NAME[,queues=N,mtu=N,queue_size=N,rx_rate=R,rx_pps=N,tx_rate=R,tx_pps=N]",
      "virtio-net over a TAP (created if missing)", create_net, report_net},
     {"gpu", "--socket PATH [--gpu width=W,height=H,max_hostmem=SIZE]",
      "virtio-gpu 2D; the screen goes to the front-end over its vhost-user-gpu socket\n"
@@ -224,13 +225,14 @@ static void usage(FILE *out)
 		fprintf(out, "  %-5s %s\n        %s%s\n", backend_types[i].name,
 			backend_types[i].args, backend_types[i].what,
 			backend_types[i].create ? "" : " (not available yet)");
-	fputs("\noptions:\n"
-	      "  --poll-us N    after each event keep polling the loop for N us before\n"
-	      "                 sleeping (lower latency at low queue depth, burns CPU; 0..1000000,\n"
-	      "                 default 0)\n"
-	      "  -v, --verbose  more log output (repeat for debug)\n"
-	      "  -h, --help     this help\n",
-	      out);
+	fputs(
+	    "\noptions:\n"
+	    "  --poll-us N    after each event keep polling the loop for N us before\n"
+	    "                 sleeping (lower latency at low queue depth, burns CPU; 0..1000000,\n"
+	    "                 default 0)\n"
+	    "  -v, --verbose  more log output (repeat for debug)\n"
+	    "  -h, --help     this help\n",
+	    out);
 }
 
 /* --opt VALUE or --opt=VALUE. Returns the value or NULL (i advanced past it). */
@@ -274,7 +276,8 @@ static int parse_args(int argc, char **argv, struct backend_opts *o, char *err, 
 			o->disk = v;
 		} else if (!strncmp(a, "--tap", 5) && (v = opt_value(argc, argv, &i, "--tap"))) {
 			o->tap = v;
-		} else if (!strncmp(a, "--vsock", 7) && (v = opt_value(argc, argv, &i, "--vsock"))) {
+		} else if (!strncmp(a, "--vsock", 7) &&
+			   (v = opt_value(argc, argv, &i, "--vsock"))) {
 			o->vsock = v;
 		} else if (!strncmp(a, "--rate", 6) && (v = opt_value(argc, argv, &i, "--rate"))) {
 			o->rate = v;
@@ -283,7 +286,8 @@ static int parse_args(int argc, char **argv, struct backend_opts *o, char *err, 
 		} else if (!strncmp(a, "--poll-us", 9) &&
 			   (v = opt_value(argc, argv, &i, "--poll-us"))) {
 			if (parse_uint(v, 0, 1000000, &o->poll_us) < 0) {
-				snprintf(err, errlen, "backend: --poll-us %s: expected 0..1000000", v);
+				snprintf(err, errlen, "backend: --poll-us %s: expected 0..1000000",
+					 v);
 				return -EINVAL;
 			}
 		} else if (a[0] == '-') {
