@@ -111,8 +111,10 @@ if [ ${#NESTED[@]} -gt 0 ]; then
 	if why=$(tests/nested/l1.sh available) && l1dir=$(tests/nested/l1.sh prepare 2>"$LOGDIR/l1-prepare.log"); then
 		echo "   L1 kernel: $(basename "$l1dir")"
 		start=$(date +%s)
-		# Should the L1 freeze (tests/nested/l1.sh --heartbeat), the scripts it had not finished
-		# go on in a fresh L1; the one it froze in runs once more, then counts as failed.
+		# Should the L1 freeze (tests/nested/l1.sh --heartbeat) or crash (a kernel panic: exit
+		# status 1 before the batch ended), the scripts it had not finished go on in a fresh L1;
+		# the one it stopped in runs once more, then counts as failed. (Not after the L1's
+		# overall timeout, 124: the run is out of time then.)
 		todo=("${NESTED[@]}") froze_in=() boots=0
 		while [ ${#todo[@]} -gt 0 ] && [ $boots -lt 4 ]; do
 			boots=$((boots + 1))
@@ -126,12 +128,14 @@ if [ ${#NESTED[@]} -gt 0 ]; then
 			for t in "${todo[@]}"; do
 				[ -f "$LOGDIR/$(basename "$t" .sh)/rc" ] || left+=("$t")
 			done
-			[ $l1rc = 125 ] && [ ${#left[@]} -gt 0 ] || break
+			[ $l1rc != 124 ] && [ $l1rc != 0 ] && [ ${#left[@]} -gt 0 ] || break
 			cur=$(basename "${left[0]}" .sh)
-			echo "   the L1 froze during $cur (QEMU TCG; console and vCPU state in $LOGDIR/l1-console.$boots.log)"
+			how="froze"
+			[ $l1rc = 125 ] || how="crashed (exit status $l1rc)"
+			echo "   the L1 $how during $cur (QEMU TCG; console and vCPU state in $LOGDIR/l1-console.$boots.log)"
 			if [[ " ${froze_in[*]} " == *" $cur "* ]]; then
 				mkdir -p "$LOGDIR/$cur"
-				echo "the nested L1 froze twice while running it (see $LOGDIR/l1-console.*.log)" \
+				echo "the nested L1 froze or crashed twice while running it (see $LOGDIR/l1-console.*.log)" \
 					>"$LOGDIR/$cur/output.log"
 				echo 1 >"$LOGDIR/$cur/rc"
 				left=("${left[@]:1}")
@@ -148,7 +152,7 @@ if [ ${#NESTED[@]} -gt 0 ]; then
 				tail -20 "$LOGDIR/l1-console.log" >>"$LOGDIR/$name/output.log" 2>/dev/null
 				echo 1 >"$LOGDIR/$name/rc"
 			elif [[ " ${froze_in[*]} " == *" $name "* ]]; then
-				echo "note: the L1 froze during $name once; it ran again in a fresh L1" \
+				echo "note: the L1 froze or crashed during $name once; it ran again in a fresh L1" \
 					>>"$LOGDIR/$name/output.log"
 			fi
 			report "$name" "$LOGDIR/$name"

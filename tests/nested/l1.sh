@@ -153,7 +153,7 @@ l1_run() {
 	local args=(-accel tcg,thread=${VIREO_L1_TCG_THREAD:-multi} -cpu max,xsave=off -smp "$cpus" -m "${VIREO_L1_MEM:-6G}"
 		-M pc -nodefaults -no-reboot -display none -vga none
 		-kernel "$dir/vmlinuz" -initrd "$st/initrd"
-		-append "console=ttyS0 quiet loglevel=$((interactive ? 1 : 4)) panic=-1 tsc=reliable"
+		-append "console=ttyS0 quiet loglevel=$((interactive ? 1 : 4)) panic=-1 tsc=reliable kvm_amd.vgif=0"
 		-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
 		-virtfs "local,path=$st/ctl,mount_tag=ctl,security_model=none")
 	i=0
